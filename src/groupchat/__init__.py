@@ -1,0 +1,1 @@
+"""GroupChat: a self-hosted group chat server with an AI participant."""

@@ -1,0 +1,1 @@
+"""Rules that span stores: authorize, write in one transaction, publish events after commit."""

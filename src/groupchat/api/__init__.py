@@ -1,0 +1,1 @@
+"""HTTP routes: parse, authorize through actions, return wire models."""

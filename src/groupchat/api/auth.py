@@ -1,0 +1,47 @@
+"""Accounts: /api/auth/*."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, UploadFile
+
+from groupchat.actions import auth
+from groupchat.actions.uploads import store_image
+from groupchat.api.uploads import read_upload
+from groupchat.deps import CurrentUser, Session, Svc
+from groupchat.schemas import AuthOut, LoginIn, ProfileUpdate, RegisterIn, User
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+
+@router.post("/register", status_code=201)
+async def register(svc: Svc, body: RegisterIn) -> AuthOut:
+    return await auth.register(svc, body)
+
+
+@router.post("/login")
+async def login(svc: Svc, body: LoginIn) -> AuthOut:
+    return await auth.login(svc, body.username, body.password)
+
+
+@router.get("/me")
+async def me(user: CurrentUser) -> User:
+    return user
+
+
+@router.patch("/profile")
+async def update_profile(svc: Svc, user: CurrentUser, body: ProfileUpdate) -> User:
+    return await auth.update_profile(svc, user, body)
+
+
+@router.post("/avatar")
+async def upload_avatar(svc: Svc, user: CurrentUser, file: UploadFile) -> User:
+    limit = svc.settings.max_avatar_bytes
+    data = await read_upload(file, limit)
+    url, _ = await store_image(svc, data, folder="avatars", max_bytes=limit, max_side=512)
+    return await auth.set_avatar(svc, user, url)
+
+
+@router.post("/logout", status_code=204)
+async def logout(svc: Svc, session: Session) -> Response:
+    await auth.logout(svc, session[1])
+    return Response(status_code=204)

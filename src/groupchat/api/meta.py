@@ -1,0 +1,25 @@
+"""Health checks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from groupchat.deps import Svc
+from groupchat.errors import ServiceUnavailable
+from groupchat.schemas import Status
+
+router = APIRouter(tags=["meta"])
+
+
+@router.get("/healthz")
+async def healthz() -> Status:
+    return Status(status="ok")
+
+
+@router.get("/readyz")
+async def readyz(svc: Svc) -> Status:
+    try:
+        await svc.db.ping()
+    except Exception:
+        raise ServiceUnavailable("database unavailable") from None
+    return Status(status="ok")

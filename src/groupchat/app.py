@@ -1,0 +1,147 @@
+"""create_app(settings): the ASGI app; its lifespan owns the engine, bus, hub and HTTP client."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from groupchat.api import auth, invites, messages, meta, rooms, uploads
+from groupchat.config import Settings, resolve_jwt_secret
+from groupchat.db.engine import Database
+from groupchat.db.migrate import backup_sqlite, upgrade
+from groupchat.errors import AppError
+from groupchat.middleware import MULTIPART_OVERHEAD, BodyLimit, SecurityHeaders
+from groupchat.realtime.bus import MemoryBus
+from groupchat.realtime.hub import Hub
+from groupchat.realtime.ws import websocket_endpoint
+from groupchat.security import Passwords, Tokens
+from groupchat.services import NoAi, Services
+from groupchat.static import add_client_routes
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Assemble the app; nothing touches disk or network until its lifespan starts."""
+    app = FastAPI(
+        title="GroupChat",
+        version="1.0",
+        lifespan=_lifespan(settings),
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    for router in (auth.router, rooms.router, messages.router, invites.router, uploads.router):
+        app.include_router(router)
+    app.include_router(meta.router)
+    app.add_api_websocket_route("/ws", websocket_endpoint)
+    add_client_routes(app, settings.static_dir)
+    _add_error_handlers(app)
+    _add_middleware(app, settings)
+    return app
+
+
+def _lifespan(settings: Settings):  # noqa: ANN202
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = await start_services(settings)
+        app.state.services = services
+        try:
+            yield
+        finally:
+            await stop_services(services)
+
+    return lifespan
+
+
+async def start_services(settings: Settings) -> Services:
+    """Back up, migrate, and build the long-lived parts (the seed's startup order)."""
+    secret = resolve_jwt_secret(settings)
+    if settings.sqlite_path is not None:
+        backup_sqlite(settings.sqlite_path, settings.backup_dir, settings.backup_keep)
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.sqlalchemy_url)
+    await upgrade(db)
+    for folder in ("avatars", "chat-images"):
+        (settings.upload_dir / folder).mkdir(parents=True, exist_ok=True)
+    hub, bus = Hub(), MemoryBus()
+    bus.subscribe(hub.deliver)
+    await bus.start()
+    services = Services(
+        settings=settings,
+        db=db,
+        bus=bus,
+        hub=hub,
+        passwords=Passwords(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        tokens=Tokens(secret, settings.jwt_ttl_hours),
+        http=httpx.AsyncClient(follow_redirects=False, trust_env=False),
+        ai=NoAi(),
+    )
+    return services
+
+
+async def stop_services(services: Services) -> None:
+    await services.ai.stop_room("*", "The server is shutting down.")
+    await services.hub.close_all()
+    await services.bus.close()
+    await services.http.aclose()
+    await services.db.dispose()
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(_: Request, exc: AppError) -> Response:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid input"}
+        where = ".".join(str(p) for p in first["loc"] if p != "body")
+        return JSONResponse(
+            {"detail": f"{where}: {first['msg']}" if where else first["msg"], "errors": errors},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+
+
+def _add_middleware(app: FastAPI, settings: Settings) -> None:
+    def limit_for(path: str) -> int:
+        if path == "/api/upload":
+            return settings.max_image_bytes + MULTIPART_OVERHEAD
+        if path == "/api/auth/avatar":
+            return settings.max_avatar_bytes + MULTIPART_OVERHEAD
+        return settings.max_json_bytes
+
+    app.add_middleware(BodyLimit, limit_for=limit_for)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(SecurityHeaders)

@@ -1,0 +1,113 @@
+"""Table definitions (SQLAlchemy Core). Timestamps are RFC 3339 UTC strings (see ids.format_ts)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+ID = sa.String(26)
+TS = sa.String(24)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("username_key", sa.String(64), nullable=False, unique=True),  # lower-cased
+    sa.Column("password_hash", sa.String(255)),  # null for Nostr-only accounts
+    sa.Column("display_name", sa.String(64), nullable=False),
+    sa.Column("bio", sa.Text),
+    sa.Column("avatar_url", sa.String(255)),
+    sa.Column("nostr_pubkey", sa.String(64), unique=True),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+rooms = sa.Table(
+    "rooms",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("is_public", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("ai_mode", sa.String(16), nullable=False, server_default="mention"),
+    sa.Column("ai_model", sa.String(200)),
+    sa.Column("ai_system_prompt", sa.Text),
+    sa.Column("created_by", ID, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    # hash of the newest message: the chain's head, updated compare-and-set on every append
+    sa.Column("head_hash", sa.String(64)),
+)
+
+room_members = sa.Table(
+    "room_members",
+    metadata,
+    sa.Column("room_id", ID, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("joined_at", TS, nullable=False),
+    sa.Index(None, "user_id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("room_id", ID, sa.ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author_type", sa.String(8), nullable=False),
+    sa.Column("author_id", ID, sa.ForeignKey("users.id", ondelete="SET NULL")),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("content_html", sa.Text, nullable=False),
+    sa.Column("image_url", sa.String(255)),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("ai_meta", sa.JSON),
+    sa.Index(None, "room_id", "id"),
+)
+
+invites = sa.Table(
+    "invites",
+    metadata,
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("room_id", ID, sa.ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_by", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS),
+    sa.Column("max_uses", sa.Integer),
+    sa.Column("uses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("revoked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Index(None, "room_id"),
+)
+
+nostr_invites = sa.Table(
+    "nostr_invites",
+    metadata,
+    sa.Column("room_id", ID, sa.ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("pubkey", sa.String(64), primary_key=True),
+    sa.Column("created_by", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index(None, "pubkey"),
+)
+
+nostr_challenges = sa.Table(
+    "nostr_challenges",
+    metadata,
+    sa.Column("challenge", sa.String(64), primary_key=True),
+    sa.Column("expires_at", TS, nullable=False),
+)
+
+revoked_tokens = sa.Table(
+    "revoked_tokens",
+    metadata,
+    sa.Column("jti", sa.String(64), primary_key=True),
+    sa.Column("expires_at", TS, nullable=False),
+)

@@ -1,0 +1,101 @@
+"""WebSocket frames: client frames as models with a Literal type; server frames as builders."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from groupchat.schemas import Id, Message, Room, Text, UserPublic, public
+
+
+class ClientFrame(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+class JoinRoom(ClientFrame):
+    type: Literal["join_room"]
+    room_id: Id
+
+
+class LeaveRoom(ClientFrame):
+    type: Literal["leave_room"]
+    room_id: Id
+
+
+class Typing(ClientFrame):
+    type: Literal["typing"]
+    room_id: Id
+    is_typing: bool
+
+
+class SendMessage(ClientFrame):
+    type: Literal["send_message"]
+    room_id: Id
+    content: Text
+    image_url: Annotated[str, Field(max_length=255)] | None = None
+    client_id: Annotated[str, Field(max_length=100)] | None = None
+
+
+class CancelAi(ClientFrame):
+    type: Literal["cancel_ai"]
+    room_id: Id
+
+
+class Ping(ClientFrame):
+    type: Literal["ping"]
+
+
+AnyClientFrame = Annotated[
+    JoinRoom | LeaveRoom | Typing | SendMessage | CancelAi | Ping, Field(discriminator="type")
+]
+client_frame = TypeAdapter(AnyClientFrame)
+
+Frame = dict[str, Any]
+
+
+def new_message(message: Message) -> Frame:
+    return {"type": "new_message", "message": message.model_dump(mode="json")}
+
+
+def user_typing(room_id: str, user: UserPublic, is_typing: bool) -> Frame:
+    return {
+        "type": "user_typing",
+        "room_id": room_id,
+        "user": public(user).model_dump(mode="json"),
+        "is_typing": is_typing,
+    }
+
+
+def room_updated(room: Room) -> Frame:
+    return {"type": "room_updated", "room": room.model_copy(update={"my_role": None}).model_dump()}
+
+
+def room_cleared(room_id: str) -> Frame:
+    return {"type": "room_cleared", "room_id": room_id}
+
+
+def room_deleted(room_id: str) -> Frame:
+    return {"type": "room_deleted", "room_id": room_id}
+
+
+def member_joined(room_id: str, user: UserPublic) -> Frame:
+    return {
+        "type": "member_joined",
+        "room_id": room_id,
+        "user": public(user).model_dump(mode="json"),
+    }
+
+
+def member_left(room_id: str, user_id: str) -> Frame:
+    return {"type": "member_left", "room_id": room_id, "user_id": user_id}
+
+
+def error(code: str, detail: str) -> Frame:
+    return {"type": "error", "code": code, "detail": detail}
+
+
+def encode_frame(frame: Frame) -> str:
+    """Compact JSON text of a frame."""
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)

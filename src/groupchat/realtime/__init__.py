@@ -1,0 +1,1 @@
+"""Live delivery: the event bus, the socket hub and the /ws endpoint."""

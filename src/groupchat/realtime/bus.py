@@ -1,0 +1,57 @@
+"""The event bus: actions publish after commit; every process's hub receives every event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Event:
+    """One frame and who receives it. Plain data, so a bus can carry it between processes."""
+
+    frame: dict[str, Any]
+    room_id: str | None = None  # every socket that joined this room
+    user_ids: tuple[str, ...] = ()  # every socket of these users, joined or not
+    exclude_user_id: str | None = None  # typing: never echoed to the typist
+    sender_id: str | None = None  # whose sockets get `sender_extra` merged in
+    sender_extra: dict[str, Any] = field(default_factory=dict)  # e.g. client_id
+    unjoin_user_ids: tuple[str, ...] = ()  # after delivery, these users' sockets leave the room
+    unjoin_all: bool = False  # after delivery, every socket leaves the room (deleted)
+    close_jti: str | None = None  # close the sockets signed in with this token (logout)
+
+
+Handler = Callable[[Event], None]
+
+
+class Bus(Protocol):
+    """Publish/subscribe for events; `memory://` now, a Redis bus for several processes."""
+
+    def subscribe(self, handler: Handler) -> None: ...
+
+    async def publish(self, event: Event) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryBus:
+    """Delivers events to this process's subscribers only."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    async def publish(self, event: Event) -> None:
+        for handler in self._handlers:
+            handler(event)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._handlers.clear()

@@ -1,0 +1,149 @@
+"""The /ws endpoint: handshake (origin, token), then one typed frame at a time."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from groupchat import events
+from groupchat.actions.access import strict_member_room
+from groupchat.actions.auth import authenticate
+from groupchat.actions.messages import send_message
+from groupchat.config import origin_of
+from groupchat.errors import AppError
+from groupchat.realtime.bus import Event
+from groupchat.realtime.hub import CLOSE_UNAUTHORIZED, Connection
+from groupchat.schemas import User
+from groupchat.services import Services
+
+log = logging.getLogger(__name__)
+CLOSE_TOO_BIG = 1009
+
+
+class RateLimit:
+    """A token bucket: `rate` frames per second, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
+    """No Origin (non-browser clients), our own origin, or one of CORS_ORIGINS."""
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/").lower()
+    host = ws.headers.get("host", "").lower()
+    own = {f"http://{host}", f"https://{host}"}
+    return origin in own or origin in {origin_of(o) for o in allowed}
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    """Authenticate, register with the hub, then serve frames until the socket closes."""
+    svc: Services = ws.app.state.services
+    if not origin_allowed(ws, svc.settings.cors_origin_list):
+        await ws.close(1008)  # before accept: the handshake is refused with 403
+        return
+    await ws.accept()
+    try:
+        user, claims = await authenticate(svc, ws.query_params.get("token", ""))
+    except AppError:
+        await ws.close(CLOSE_UNAUTHORIZED, "invalid or missing token")
+        return
+    conn = Connection(ws, user.id, claims.jti, svc.settings.ws_send_queue)
+    svc.hub.register(conn)
+    try:
+        await _serve(svc, conn, user)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await svc.hub.unregister(conn)
+
+
+async def _serve(svc: Services, conn: Connection, user: User) -> None:
+    limit = svc.settings.max_ws_frame_bytes
+    bucket = RateLimit(rate=5, burst=20)
+    while not conn.closed:
+        message = await conn.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            conn.send(_error("bad_request", "frames must be JSON text"))
+            continue
+        if len(text.encode()) > limit:
+            await conn.ws.close(CLOSE_TOO_BIG, "frame too large")
+            return
+        if not bucket.allow():
+            conn.send(_error("rate_limited", "slow down"))
+            continue
+        await _handle(svc, conn, user, text)
+
+
+async def _handle(svc: Services, conn: Connection, user: User, text: str) -> None:
+    try:
+        data = json.loads(text)
+        frame = events.client_frame.validate_python(data)
+    except (ValueError, ValidationError) as exc:
+        conn.send(_error("bad_request", _describe(exc)))
+        return
+    try:
+        await _dispatch(svc, conn, user, frame)
+    except AppError as exc:
+        conn.send(_error(exc.code, exc.detail))
+    except Exception:
+        log.exception("websocket frame %s failed", type(frame).__name__)
+        conn.send(_error("bad_request", "the server could not handle that frame"))
+
+
+async def _dispatch(svc: Services, conn: Connection, user: User, frame: Any) -> None:
+    if isinstance(frame, events.Ping):
+        conn.send(events.encode_frame({"type": "pong"}))
+    elif isinstance(frame, events.LeaveRoom):
+        svc.hub.leave(conn, frame.room_id)
+    elif isinstance(frame, events.SendMessage):
+        await send_message(
+            svc, user, frame.room_id, frame.content, frame.image_url, frame.client_id, strict=True
+        )
+    else:
+        await _check_member(svc, user, frame.room_id)
+        if isinstance(frame, events.JoinRoom):
+            svc.hub.join(conn, frame.room_id)
+            conn.send(events.encode_frame({"type": "joined", "room_id": frame.room_id}))
+        elif isinstance(frame, events.Typing):
+            typing = events.user_typing(frame.room_id, user, frame.is_typing)
+            await svc.publish(Event(frame=typing, room_id=frame.room_id, exclude_user_id=user.id))
+        elif isinstance(frame, events.CancelAi):
+            svc.ai.cancel(frame.room_id, f"Stopped by {user.display_name}.")
+
+
+async def _check_member(svc: Services, user: User, room_id: str) -> None:
+    async with svc.db.read() as conn:
+        await strict_member_room(conn, room_id, user.id)
+
+
+def _error(code: str, detail: str) -> str:
+    return events.encode_frame(events.error(code, detail))
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"invalid frame: {where}: {first['msg']}" if where else "invalid frame"
+    return "frames must be JSON objects"

@@ -1,0 +1,247 @@
+"""Wire models: the objects of API.md, and the bodies the API accepts."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+Role = Literal["owner", "admin", "member"]
+AiMode = Literal["mention", "always", "off"]
+AuthorType = Literal["user", "ai", "system"]
+
+_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean_text(value: str) -> str:
+    """Refuse NUL and other control characters and lone surrogates (not storable as UTF-8)."""
+    if _BAD_CHARS.search(value):
+        raise ValueError("must not contain control characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+    return value
+
+
+def _single_line(value: str) -> str:
+    value = _clean_text(value).strip()
+    if any(unicodedata.category(ch) in {"Zl", "Zp"} or ch in "\r\n\t" for ch in value):
+        raise ValueError("must be a single line")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+Line = Annotated[str, AfterValidator(_single_line)]
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{3,32}$")]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=256), AfterValidator(_clean_text)
+]
+DisplayName = Annotated[Line, StringConstraints(min_length=1, max_length=64)]
+Bio = Annotated[Text, StringConstraints(max_length=500)]
+RoomName = Annotated[Line, StringConstraints(min_length=1, max_length=100)]
+Description = Annotated[Text, StringConstraints(max_length=1000)]
+SystemPrompt = Annotated[Text, StringConstraints(max_length=8000)]
+ModelId = Annotated[Line, StringConstraints(min_length=1, max_length=200)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Input(BaseModel):
+    """Request bodies: strict types (a number as a string is 422), unknown fields refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+# ---------------------------------------------------------------- inputs
+class RegisterIn(Input):
+    username: Username
+    password: Password
+    display_name: DisplayName | None = None
+
+
+class LoginIn(Input):
+    username: Annotated[str, StringConstraints(max_length=64)]
+    password: Annotated[str, StringConstraints(max_length=256)]
+
+
+class ProfileUpdate(Input):
+    display_name: DisplayName = None  # type: ignore[assignment]  # omitted: unchanged
+    bio: Bio | None = None
+
+
+class RoomCreate(Input):
+    name: RoomName
+    description: Description = ""
+    is_public: bool = False
+    ai_mode: AiMode = "mention"
+    ai_model: ModelId | None = None
+    ai_system_prompt: SystemPrompt | None = None
+
+
+class RoomUpdate(Input):
+    name: RoomName = None  # type: ignore[assignment]
+    description: Description = None  # type: ignore[assignment]
+    is_public: bool = None  # type: ignore[assignment]
+    ai_mode: AiMode = None  # type: ignore[assignment]
+    ai_model: ModelId | None = None
+    ai_system_prompt: SystemPrompt | None = None
+
+
+class RoleUpdate(Input):
+    role: Literal["admin", "member"]
+
+
+class MessageCreate(Input):
+    content: Text
+    image_url: Annotated[str, StringConstraints(max_length=255)] | None = None
+
+
+class InviteCreate(Input):
+    room_id: Id
+    max_uses: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    expires_in_hours: Annotated[float, Field(gt=0, le=8760)] | None = 168
+
+
+class NostrInviteCreate(Input):
+    room_id: Id
+    pubkey: Annotated[str, StringConstraints(max_length=100)]
+
+
+class NostrEventIn(Input):
+    model_config = ConfigDict(strict=False, extra="forbid")
+    event: object
+
+
+# ---------------------------------------------------------------- outputs
+class UserPublic(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    avatar_url: str | None
+    nostr_pubkey: str | None
+
+
+class User(UserPublic):
+    bio: str | None
+    created_at: str
+
+
+class AuthOut(BaseModel):
+    token: str
+    user: User
+
+
+class Room(BaseModel):
+    id: str
+    name: str
+    description: str
+    is_public: bool
+    ai_mode: AiMode
+    ai_model: str | None
+    ai_system_prompt: str | None
+    created_by: str
+    created_at: str
+    member_count: int
+    my_role: Role | None
+
+
+class Member(BaseModel):
+    user: UserPublic
+    role: Role
+    joined_at: str
+
+
+class RoomDetail(Room):
+    members: list[Member]
+
+
+class RoomList(BaseModel):
+    rooms: list[Room]
+
+
+class ToolUse(BaseModel):
+    name: str
+    input: dict[str, object]
+    ok: bool
+
+
+class AiMeta(BaseModel):
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float | None
+    latency_ms: int
+    first_token_ms: int | None = None
+    finish_reason: str
+    tools: list[ToolUse]
+
+
+class Message(BaseModel):
+    id: str
+    room_id: str
+    author_type: AuthorType
+    author: UserPublic | None
+    content: str
+    content_html: str
+    image_url: str | None
+    hash: str
+    prev_hash: str | None
+    created_at: str
+    ai: AiMeta | None
+
+
+class MessagePage(BaseModel):
+    messages: list[Message]
+    has_more: bool
+
+
+class Invite(BaseModel):
+    token: str
+    room_id: str
+    created_by: str
+    created_at: str
+    expires_at: str | None
+    max_uses: int | None
+    uses: int
+    url: str
+
+
+class InviteList(BaseModel):
+    invites: list[Invite]
+
+
+class InviteRoom(BaseModel):
+    id: str
+    name: str
+    description: str
+    member_count: int
+
+
+class InvitePreview(BaseModel):
+    room: InviteRoom
+    expires_at: str | None
+
+
+class NostrInvite(BaseModel):
+    room_id: str
+    pubkey: str
+
+
+class Upload(BaseModel):
+    url: str
+    content_type: str
+    size: int
+    width: int
+    height: int
+
+
+class Status(BaseModel):
+    status: str
+
+
+def public(user: UserPublic) -> UserPublic:
+    """Only the public fields of a user (a User carries more)."""
+    return UserPublic(**user.model_dump(include=set(UserPublic.model_fields)))

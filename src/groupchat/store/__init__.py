@@ -1,0 +1,1 @@
+"""SQL only: each function takes a connection first and returns wire models or plain values."""

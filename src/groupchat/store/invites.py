@@ -1,0 +1,89 @@
+"""Invite links and Nostr-bound invites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from groupchat.db.tables import invites, nostr_invites
+from groupchat.schemas import Invite
+
+
+def _to_invite(row: Any) -> Invite:
+    return Invite(
+        token=row.token,
+        room_id=row.room_id,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        max_uses=row.max_uses,
+        uses=row.uses,
+        url=f"/invite/{row.token}",
+    )
+
+
+async def insert_invite(conn: AsyncConnection, **values: Any) -> Invite:
+    await conn.execute(invites.insert().values(**values))
+    invite = await get_invite(conn, values["token"])
+    assert invite is not None
+    return invite
+
+
+async def get_invite(conn: AsyncConnection, token: str) -> Invite | None:
+    """A live (not revoked) invite by token, whatever its expiry."""
+    query = invites.select().where(invites.c.token == token, invites.c.revoked.is_(False))
+    row = (await conn.execute(query)).first()
+    return _to_invite(row) if row else None
+
+
+async def list_active(conn: AsyncConnection, room_id: str, now: str) -> list[Invite]:
+    """Invites that can still be used, newest first."""
+    query = (
+        invites.select()
+        .where(
+            invites.c.room_id == room_id,
+            invites.c.revoked.is_(False),
+            sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now),
+            sa.or_(invites.c.max_uses.is_(None), invites.c.uses < invites.c.max_uses),
+        )
+        .order_by(invites.c.created_at.desc())
+    )
+    return [_to_invite(row) for row in (await conn.execute(query)).all()]
+
+
+async def use_invite(conn: AsyncConnection, token: str, now: str) -> bool:
+    """Count one use if the invite is still valid (atomic); False if it is not."""
+    result = await conn.execute(
+        invites.update()
+        .where(
+            invites.c.token == token,
+            invites.c.revoked.is_(False),
+            sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now),
+            sa.or_(invites.c.max_uses.is_(None), invites.c.uses < invites.c.max_uses),
+        )
+        .values(uses=invites.c.uses + 1)
+    )
+    return result.rowcount == 1
+
+
+async def revoke_invite(conn: AsyncConnection, token: str) -> None:
+    await conn.execute(invites.update().where(invites.c.token == token).values(revoked=True))
+
+
+async def add_nostr_invite(conn: AsyncConnection, **values: Any) -> None:
+    """Remember that the holder of a key may join a room (idempotent)."""
+    query = sa.select(nostr_invites.c.pubkey).where(
+        nostr_invites.c.room_id == values["room_id"], nostr_invites.c.pubkey == values["pubkey"]
+    )
+    if (await conn.execute(query)).first() is None:
+        await conn.execute(nostr_invites.insert().values(**values))
+
+
+async def take_nostr_invites(conn: AsyncConnection, pubkey: str) -> list[str]:
+    """Room ids waiting for this key; the invites are consumed."""
+    query = sa.select(nostr_invites.c.room_id).where(nostr_invites.c.pubkey == pubkey)
+    room_ids = list((await conn.execute(query)).scalars())
+    await conn.execute(nostr_invites.delete().where(nostr_invites.c.pubkey == pubkey))
+    return room_ids

@@ -1,0 +1,162 @@
+"""Rooms and their members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from groupchat.db.tables import room_members, rooms, users
+from groupchat.schemas import Member, Role, Room
+from groupchat.store.users import PUBLIC_COLUMNS, to_public
+
+_member_count = (
+    sa.select(sa.func.count())
+    .where(room_members.c.room_id == rooms.c.id)
+    .correlate(rooms)
+    .scalar_subquery()
+    .label("member_count")
+)
+
+ROOM_FIELDS = ("name", "description", "is_public", "ai_mode", "ai_model", "ai_system_prompt")
+
+
+def _room_query(user_id: str | None) -> sa.Select[Any]:
+    my_role = (
+        sa.select(room_members.c.role)
+        .where(room_members.c.room_id == rooms.c.id, room_members.c.user_id == user_id)
+        .correlate(rooms)
+        .scalar_subquery()
+        .label("my_role")
+    )
+    return sa.select(*rooms.c, _member_count, my_role)
+
+
+def _to_room(row: Any) -> Room:
+    return Room(
+        id=row.id,
+        name=row.name,
+        description=row.description,
+        is_public=bool(row.is_public),
+        ai_mode=row.ai_mode,
+        ai_model=row.ai_model,
+        ai_system_prompt=row.ai_system_prompt,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        member_count=row.member_count,
+        my_role=row.my_role,
+    )
+
+
+async def insert_room(
+    conn: AsyncConnection, *, room_id: str, created_by: str, **values: Any
+) -> None:
+    await conn.execute(rooms.insert().values(id=room_id, created_by=created_by, **values))
+
+
+async def get_room(conn: AsyncConnection, room_id: str, user_id: str | None) -> Room | None:
+    """The room with the caller's role (None role for non-members)."""
+    row = (await conn.execute(_room_query(user_id).where(rooms.c.id == room_id))).first()
+    return _to_room(row) if row else None
+
+
+async def list_rooms(conn: AsyncConnection, user_id: str, *, public: bool) -> list[Room]:
+    """The caller's rooms, or every public room; newest first."""
+    query = _room_query(user_id)
+    if public:
+        query = query.where(rooms.c.is_public.is_(True))
+    else:
+        mine = sa.select(room_members.c.room_id).where(room_members.c.user_id == user_id)
+        query = query.where(rooms.c.id.in_(mine))
+    rows = (await conn.execute(query.order_by(rooms.c.id.desc()))).all()
+    return [_to_room(row) for row in rows]
+
+
+async def update_room(conn: AsyncConnection, room_id: str, **values: Any) -> None:
+    await conn.execute(rooms.update().where(rooms.c.id == room_id).values(**values))
+
+
+async def delete_room(conn: AsyncConnection, room_id: str) -> None:
+    await conn.execute(rooms.delete().where(rooms.c.id == room_id))
+
+
+async def get_role(conn: AsyncConnection, room_id: str, user_id: str) -> Role | None:
+    query = sa.select(room_members.c.role).where(
+        room_members.c.room_id == room_id, room_members.c.user_id == user_id
+    )
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def add_member(
+    conn: AsyncConnection, room_id: str, user_id: str, role: Role, joined_at: str
+) -> bool:
+    """Add a member; False if already one (nothing changes then)."""
+    if await get_role(conn, room_id, user_id) is not None:
+        return False
+    await conn.execute(
+        room_members.insert().values(
+            room_id=room_id, user_id=user_id, role=role, joined_at=joined_at
+        )
+    )
+    return True
+
+
+async def set_role(conn: AsyncConnection, room_id: str, user_id: str, role: Role) -> None:
+    await conn.execute(
+        room_members.update()
+        .where(room_members.c.room_id == room_id, room_members.c.user_id == user_id)
+        .values(role=role)
+    )
+
+
+async def remove_member(conn: AsyncConnection, room_id: str, user_id: str) -> None:
+    await conn.execute(
+        room_members.delete().where(
+            room_members.c.room_id == room_id, room_members.c.user_id == user_id
+        )
+    )
+
+
+def _members_query(room_id: str) -> sa.Select[Any]:
+    return (
+        sa.select(*PUBLIC_COLUMNS, room_members.c.role, room_members.c.joined_at)
+        .join(room_members, room_members.c.user_id == users.c.id)
+        .where(room_members.c.room_id == room_id)
+    )
+
+
+def _to_member(row: Any) -> Member:
+    return Member(user=to_public(row), role=row.role, joined_at=row.joined_at)
+
+
+async def list_members(conn: AsyncConnection, room_id: str) -> list[Member]:
+    """Members, owner first, then admins, then by join time."""
+    order = sa.case({"owner": 0, "admin": 1}, value=room_members.c.role, else_=2)
+    query = _members_query(room_id).order_by(order, room_members.c.joined_at, users.c.id)
+    return [_to_member(row) for row in (await conn.execute(query)).all()]
+
+
+async def get_member(conn: AsyncConnection, room_id: str, user_id: str) -> Member | None:
+    query = _members_query(room_id).where(room_members.c.user_id == user_id)
+    row = (await conn.execute(query)).first()
+    return _to_member(row) if row else None
+
+
+async def member_ids(conn: AsyncConnection, room_id: str) -> list[str]:
+    query = sa.select(room_members.c.user_id).where(room_members.c.room_id == room_id)
+    return list((await conn.execute(query)).scalars())
+
+
+async def get_head(conn: AsyncConnection, room_id: str) -> str | None:
+    query = sa.select(rooms.c.head_hash).where(rooms.c.id == room_id)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def move_head(conn: AsyncConnection, room_id: str, old: str | None, new: str | None) -> bool:
+    """Compare-and-set the chain head; False if another writer moved it first."""
+    current = rooms.c.head_hash.is_(None) if old is None else rooms.c.head_hash == old
+    result = await conn.execute(
+        rooms.update().where(rooms.c.id == room_id, current).values(head_hash=new)
+    )
+    return result.rowcount == 1
