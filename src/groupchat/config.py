@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     def bind_host_port(self) -> tuple[str, int]:
         """BIND_ADDR split into host and port."""
         host, sep, port = self.bind_addr.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"BIND_ADDR must be host:port, got {self.bind_addr!r}")
         return host.strip("[]") or "0.0.0.0", int(port)
 

@@ -13,7 +13,7 @@ from groupchat.store.users import PUBLIC_COLUMNS
 
 _author = users.alias("author")
 _author_columns = [
-    c.label(f"author_{c.name}") for c in _author.c if c.name in {col.name for col in PUBLIC_COLUMNS}
+    c.label(f"a_{c.name}") for c in _author.c if c.name in {col.name for col in PUBLIC_COLUMNS}
 ]
 _select = sa.select(*messages.c, *_author_columns).select_from(
     messages.outerjoin(_author, _author.c.id == messages.c.author_id)
@@ -22,13 +22,13 @@ _select = sa.select(*messages.c, *_author_columns).select_from(
 
 def _to_message(row: Any) -> Message:
     author = None
-    if row.author_id is not None and row.author_username is not None:
+    if row.a_id is not None:
         author = UserPublic(
-            id=row.author_id,
-            username=row.author_username,
-            display_name=row.author_display_name,
-            avatar_url=row.author_avatar_url,
-            nostr_pubkey=row.author_nostr_pubkey,
+            id=row.a_id,
+            username=row.a_username,
+            display_name=row.a_display_name,
+            avatar_url=row.a_avatar_url,
+            nostr_pubkey=row.a_nostr_pubkey,
         )
     return Message(
         id=row.id,

@@ -1,0 +1,1 @@
+"""The AI participant's outside-facing half: provider client, model catalogue, web tools."""

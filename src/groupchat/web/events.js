@@ -1,0 +1,179 @@
+// WebSocket frames -> store updates, plus the reconnect routine (re-join, catch up, resend).
+import { api, enc } from './api.js';
+import { addRoom, fetchRoom, forgetRoom, loadPreview, refreshRooms } from './actions.js';
+import { toast } from './dom.js';
+import { failOldestInFlight, flushOutbox, markUnconfirmed, reconcile } from './outbox.js';
+import { socket } from './socket.js';
+import { state, emit, roomData, addMessages, noteLast, markRead, isMine, clearMessages, upsertRoom } from './store.js';
+import { stopTyping, userTyping } from './typing.js';
+
+/** Add messages that reached a room (live or caught up): reconcile, store, count unread. */
+export function ingest(roomId, messages, clientId) {
+  if (!state.rooms.has(roomId)) return;
+  const d = roomData(roomId);
+  let fresh = [];
+  for (const m of messages) {
+    reconcile(roomId, m, clientId);
+    if (m.author) stopTyping(roomId, m.author.id);
+  }
+  if (d.loaded || d.loading) fresh = addMessages(roomId, messages);
+  else fresh = messages.filter((m) => noteLast(roomId, m));
+  if (fresh.length) emit('messages', { roomId, added: fresh });
+  if (roomId === state.current && document.visibilityState === 'visible') markRead(roomId);
+  else d.unread += fresh.filter((m) => !isMine(m)).length;
+  emit('rooms');
+}
+
+/** Fetch messages newer than `after` until has_more is false. */
+async function catchUp(roomId, after) {
+  for (let page = 0; page < 100; page += 1) {
+    const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=200&after=${enc(after)}`);
+    if (!state.rooms.has(roomId)) return;
+    ingest(roomId, res.messages);
+    if (!res.has_more || !res.messages.length) return;
+    after = res.messages.at(-1).id;
+  }
+}
+
+/** Socket open: refresh rooms after a drop, join every room, fetch what was missed, resend. */
+export async function onSocketOpen(reconnect) {
+  emit('connection', { online: true });
+  const since = new Map();
+  for (const [id, d] of state.data) if (d.loaded && d.messages.length) since.set(id, d.messages.at(-1).id);
+  try {
+    if (reconnect) {
+      state.streams.clear();
+      emit('stream', {});
+      await refreshRooms();
+    }
+    // Join first, then read history: anything sent in between arrives live or in the page (no gap).
+    for (const id of state.rooms.keys()) socket.send({ type: 'join_room', room_id: id });
+    const jobs = [...state.rooms.keys()].map((id) => {
+      const d = roomData(id);
+      if (since.has(id)) return catchUp(id, since.get(id));
+      if (d.loaded) return catchUpEmpty(id);
+      return reconnect ? loadPreview(id) : null;
+    });
+    await Promise.all(jobs);
+  } catch (e) {
+    toast(`Could not catch up: ${e.message}`, 'error');
+  }
+  flushOutbox();
+}
+
+async function catchUpEmpty(roomId) {
+  const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=50`);
+  ingest(roomId, res.messages);
+}
+
+/** Socket dropped: show the offline banner; unconfirmed sends get checked on reconnect. */
+export function onSocketClose() {
+  markUnconfirmed();
+  emit('connection', { online: false });
+}
+
+const handlers = {
+  new_message: (f) => ingest(f.message.room_id, [f.message], f.client_id),
+  user_typing: (f) => userTyping(f.room_id, f.user, f.is_typing),
+  ai_typing: (f) => {
+    stream(f).model = f.model || null;
+  },
+  ai_stream_chunk: (f) => {
+    stream(f).text += f.delta || '';
+  },
+  ai_tool_use: (f) => toolUse(stream(f), f),
+  ai_stream_end: (f) => endStream(f),
+  room_updated: (f) => roomUpdated(f.room),
+  room_cleared: (f) => {
+    clearMessages(f.room_id);
+    emit('reset', { roomId: f.room_id });
+    emit('rooms');
+  },
+  room_deleted: (f) => gone(f.room_id, 'was deleted'),
+  member_joined: (f) => memberJoined(f),
+  member_left: (f) => memberLeft(f),
+  error: (f) => frameError(f),
+};
+
+/** Dispatch one server frame. */
+export function onFrame(f) {
+  const fn = handlers[f.type];
+  if (!fn) return;
+  fn(f);
+  if (f.type.startsWith('ai_') && f.type !== 'ai_stream_end') emit('stream', { stream: state.streams.get(f.stream_id) });
+}
+
+function stream(f) {
+  let s = state.streams.get(f.stream_id);
+  if (!s) {
+    s = { id: f.stream_id, room_id: f.room_id, model: null, text: '', tools: [] };
+    state.streams.set(f.stream_id, s);
+  }
+  return s;
+}
+
+function toolUse(s, f) {
+  const key = JSON.stringify([f.tool, f.input]);
+  const entry = s.tools.find((t) => t.key === key && t.status === 'started');
+  if (entry && f.status !== 'started') entry.status = f.status;
+  else s.tools.push({ key, tool: f.tool, input: f.input, status: f.status });
+}
+
+function endStream(f) {
+  const s = state.streams.get(f.stream_id) || { id: f.stream_id, room_id: f.room_id, text: '', tools: [] };
+  state.streams.delete(f.stream_id);
+  if (f.message && f.error) state.aiErrors.set(f.message.id, f.error);
+  emit('stream', { stream: s, ended: true, error: f.error || null, message: f.message || null });
+  if (f.message) ingest(f.room_id, [f.message]);
+}
+
+function roomUpdated(room) {
+  if (!state.rooms.has(room.id)) return;
+  upsertRoom(room);
+  emit('rooms');
+  // Broadcasts carry my_role null; a role change (promote/demote) also comes as room_updated.
+  fetchRoom(room.id).catch(() => {});
+}
+
+function gone(roomId, why) {
+  const room = state.rooms.get(roomId);
+  if (!room) return;
+  forgetRoom(roomId);
+  toast(`“${room.name}” ${why}.`);
+}
+
+async function memberJoined(f) {
+  const room = state.rooms.get(f.room_id);
+  if (state.me && f.user.id === state.me.id) {
+    if (room) return;
+    try {
+      addRoom(await fetchRoom(f.room_id));
+    } catch {
+      // Not visible after all.
+    }
+    return;
+  }
+  if (room) {
+    room.member_count = (room.member_count || 0) + 1;
+    emit('rooms');
+    emit('members', { roomId: f.room_id });
+  }
+}
+
+function memberLeft(f) {
+  const room = state.rooms.get(f.room_id);
+  if (!room) return;
+  if (state.me && f.user_id === state.me.id) return gone(f.room_id, 'is no longer one of your rooms');
+  room.member_count = Math.max(0, (room.member_count || 1) - 1);
+  emit('rooms');
+  emit('members', { roomId: f.room_id });
+}
+
+const SEND_ERRORS = new Set(['bad_request', 'rate_limited', 'too_large', 'forbidden', 'not_found']);
+
+function frameError(f) {
+  const detail = f.detail || f.code;
+  const blamed = SEND_ERRORS.has(f.code) && failOldestInFlight(detail);
+  // not_found for a join or typing frame means we lost access to a room: nothing to tell.
+  if (blamed || f.code !== 'not_found') toast(detail, 'error');
+}

@@ -1,0 +1,138 @@
+// Client state (user, rooms, loaded messages, pending sends, AI streams) and a tiny event bus for views.
+const bus = new EventTarget();
+
+/** The whole client state; views read it, actions/events change it and emit. */
+export const state = {
+  me: null,
+  rooms: new Map(),
+  data: new Map(),
+  streams: new Map(),
+  aiErrors: new Map(),
+  current: null,
+  models: null,
+};
+
+/** Notify views: 'rooms', 'messages', 'reset', 'pending', 'stream', 'typing', 'me', 'signedout'. */
+export function emit(type, detail = {}) {
+  bus.dispatchEvent(new CustomEvent(type, { detail }));
+}
+
+/** Subscribe to a bus event; returns an unsubscribe function. */
+export function on(type, fn) {
+  const listener = (e) => fn(e.detail);
+  bus.addEventListener(type, listener);
+  return () => bus.removeEventListener(type, listener);
+}
+
+/** Forget everything (sign out). */
+export function resetState() {
+  state.me = null;
+  state.rooms.clear();
+  state.data.clear();
+  state.streams.clear();
+  state.aiErrors.clear();
+  state.current = null;
+  state.models = null;
+}
+
+/** Per-room client data, created on first use. */
+export function roomData(id) {
+  let d = state.data.get(id);
+  if (!d) {
+    d = { messages: [], byId: new Map(), hasMore: true, loaded: false, loading: false, pending: [], unread: 0, mark: false, last: null };
+    state.data.set(id, d);
+  }
+  return d;
+}
+
+/** Ids order messages within a room (API.md): plain string comparison. */
+export function cmpId(a, b) {
+  if (a === b) return 0;
+  return a < b ? -1 : 1;
+}
+
+/** Merge a Room object, keeping the known my_role when an event carries null. */
+export function upsertRoom(room) {
+  const prev = state.rooms.get(room.id);
+  const merged = { ...prev, ...room };
+  if (room.my_role == null && prev) merged.my_role = prev.my_role;
+  delete merged.members;
+  state.rooms.set(room.id, merged);
+  return merged;
+}
+
+/** Remove a room and its data. */
+export function dropRoom(id) {
+  state.rooms.delete(id);
+  state.data.delete(id);
+}
+
+/** Insert messages in id order, skipping known ids; returns the new ones. */
+export function addMessages(roomId, messages) {
+  const d = roomData(roomId);
+  const added = [];
+  for (const m of messages) {
+    if (d.byId.has(m.id)) continue;
+    d.byId.set(m.id, m);
+    added.push(m);
+  }
+  if (added.length) {
+    d.messages.push(...added);
+    d.messages.sort((a, b) => cmpId(a.id, b.id));
+  }
+  noteLast(roomId, messages.at(-1));
+  return added;
+}
+
+/** Remember the newest message of a room (for previews); true when it is newer. */
+export function noteLast(roomId, message) {
+  const d = roomData(roomId);
+  if (!message || (d.last && cmpId(message.id, d.last.id) <= 0)) return false;
+  d.last = message;
+  return true;
+}
+
+/** Forget a room's messages (after a clear). */
+export function clearMessages(roomId) {
+  const d = roomData(roomId);
+  d.messages = [];
+  d.byId.clear();
+  d.hasMore = false;
+  d.last = null;
+}
+
+function readKey(roomId) {
+  return `gc.read.${state.me ? state.me.id : ''}.${roomId}`;
+}
+
+/** Id of the newest message seen in a room on this device, or null. */
+export function lastReadId(roomId) {
+  return localStorage.getItem(readKey(roomId));
+}
+
+/** Mark a room read up to its newest message. */
+export function markRead(roomId) {
+  const d = roomData(roomId);
+  d.unread = 0;
+  d.mark = false;
+  if (d.last) localStorage.setItem(readKey(roomId), d.last.id);
+}
+
+/** True when the signed-in user wrote this message. */
+export function isMine(message) {
+  return !!(message.author && state.me && message.author.id === state.me.id);
+}
+
+/** Rooms sorted by latest activity, newest first. */
+export function sortedRooms() {
+  const when = (r) => {
+    const d = state.data.get(r.id);
+    return (d && d.last && d.last.created_at) || r.created_at || '';
+  };
+  return [...state.rooms.values()].sort((a, b) => cmpId(when(b), when(a)));
+}
+
+/** True when the signed-in user may change room settings. */
+export function canManage(room) {
+  return !!room && (room.my_role === 'owner' || room.my_role === 'admin');
+}

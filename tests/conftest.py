@@ -1,0 +1,263 @@
+"""Fixtures: a real uvicorn server on 127.0.0.1 per test, on a temporary SQLite file
+(or PostgreSQL when TEST_DATABASE_URL is set), and helpers that speak HTTP and WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from groupchat.app import create_app
+from groupchat.config import Settings
+from groupchat.services import Services
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+QUIET = 0.3  # seconds a socket must stay silent to count as "received nothing"
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test: everything under tmp_path, cheap password hashing."""
+    values: dict[str, Any] = {
+        "database_url": TEST_DATABASE_URL or f"sqlite:///{tmp_path}/chat.db",
+        "upload_dir": tmp_path / "uploads",
+        "backup_dir": tmp_path / "backups",
+        "jwt_secret": "test-secret-" + "x" * 40,
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8192,
+        "bind_addr": "127.0.0.1:0",
+        "openrouter_api_key": None,
+        "search_provider": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+async def reset_postgres(url: str) -> None:
+    """Drop everything in the test database so each test starts empty."""
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Server:
+    """A running GroupChat server."""
+
+    base_url: str
+    ws_url: str
+    settings: Settings
+    app: Any
+    _uvicorn: uvicorn.Server
+    _task: asyncio.Task[None]
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.state.services
+        return services
+
+    async def stop(self) -> None:
+        self._uvicorn.should_exit = True
+        await asyncio.wait_for(self._task, 10)
+
+
+async def start_server(settings: Settings) -> Server:
+    """Start uvicorn in this event loop on a free loopback port."""
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_ws_frame_bytes,
+        ws_per_message_deflate=False,
+        log_level="warning",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises the startup error
+            raise RuntimeError("server stopped during startup")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    return Server(base, f"ws://127.0.0.1:{port}/ws", settings, app, server, task)
+
+
+@pytest.fixture
+async def settings(tmp_path: Path) -> Settings:
+    if TEST_DATABASE_URL:
+        await reset_postgres(TEST_DATABASE_URL)
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[Server]:
+    srv = await start_server(settings)
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
+
+@pytest.fixture
+async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        yield client
+
+
+class Socket:
+    """A client WebSocket that reads JSON frames with timeouts."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def send(self, frame: dict[str, Any] | str) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        frame: dict[str, Any] = json.loads(raw)
+        return frame
+
+    async def expect(self, type_: str, timeout: float = 5) -> dict[str, Any]:
+        """The next frame of this type; frames of other types before it are skipped."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            frame = await self.recv(max(left, 0.01))
+            if frame["type"] == type_:
+                return frame
+
+    async def silent(self, duration: float = QUIET) -> None:
+        """Assert that nothing arrives for `duration` seconds."""
+        try:
+            frame = await asyncio.wait_for(self.ws.recv(), duration)
+        except TimeoutError:
+            return
+        raise AssertionError(f"expected no frame, got {frame!r}")
+
+    async def join(self, room_id: str) -> None:
+        await self.send({"type": "join_room", "room_id": room_id})
+        frame = await self.recv()
+        assert frame == {"type": "joined", "room_id": room_id}, frame
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+@dataclass
+class Actor:
+    """A signed-in user: token, user object, and a way to open sockets."""
+
+    name: str
+    token: str
+    user: dict[str, Any]
+    server: Server
+    sockets: list[Socket] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return str(self.user["id"])
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def socket(self, *, join: tuple[str, ...] = ()) -> Socket:
+        ws = await websockets.connect(
+            f"{self.server.ws_url}?token={self.token}", max_size=2**22, open_timeout=5
+        )
+        sock = Socket(ws)
+        self.sockets.append(sock)
+        for room_id in join:
+            await sock.join(room_id)
+        return sock
+
+
+Register = Callable[[str], Awaitable[Actor]]
+
+
+@pytest.fixture
+async def register(server: Server, http: httpx.AsyncClient) -> AsyncIterator[Register]:
+    """register("alice") -> Actor; sockets are closed at the end of the test."""
+    actors: list[Actor] = []
+
+    async def make(name: str) -> Actor:
+        password = secrets.token_hex(8)
+        resp = await http.post(
+            "/api/auth/register",
+            json={"username": name, "password": password, "display_name": name.title()},
+        )
+        assert resp.status_code == 201, resp.text
+        body = resp.json()
+        actor = Actor(name, body["token"], body["user"], server)
+        actors.append(actor)
+        return actor
+
+    yield make
+    for actor in actors:
+        for sock in actor.sockets:
+            await sock.close()
+
+
+@pytest.fixture
+async def alice(register: Register) -> Actor:
+    return await register("alice")
+
+
+@pytest.fixture
+async def bob(register: Register) -> Actor:
+    return await register("bob")
+
+
+@pytest.fixture
+async def carol(register: Register) -> Actor:
+    return await register("carol")
+
+
+async def create_room(http: httpx.AsyncClient, owner: Actor, **fields: Any) -> dict[str, Any]:
+    """A room owned by `owner`."""
+    resp = await http.post("/api/rooms", json={"name": "general", **fields}, headers=owner.headers)
+    assert resp.status_code == 201, resp.text
+    room: dict[str, Any] = resp.json()
+    return room
+
+
+async def add_member(http: httpx.AsyncClient, room: dict[str, Any], admin: Actor, who: Actor) -> None:
+    """Bring `who` into the room through an invite created by `admin`."""
+    resp = await http.post("/api/invites", json={"room_id": room["id"]}, headers=admin.headers)
+    assert resp.status_code == 201, resp.text
+    token = resp.json()["token"]
+    resp = await http.post(f"/api/invites/{token}/accept", headers=who.headers)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.fixture
+def png_bytes() -> bytes:
+    """A small valid PNG."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 30, 30)).save(buf, "PNG")
+    return buf.getvalue()
