@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
 from fastapi import FastAPI
@@ -14,7 +14,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from groupchat.api import auth, invites, messages, meta, rooms, uploads
+from groupchat.ai.setup import build_participant
+from groupchat.api import auth, invites, messages, meta, models, nostr, rooms, uploads
 from groupchat.config import Settings, resolve_jwt_secret
 from groupchat.db.engine import Database
 from groupchat.db.migrate import backup_sqlite, upgrade
@@ -40,7 +41,15 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    for router in (auth.router, rooms.router, messages.router, invites.router, uploads.router):
+    for router in (
+        auth.router,
+        rooms.router,
+        messages.router,
+        invites.router,
+        uploads.router,
+        nostr.router,
+        models.router,
+    ):
         app.include_router(router)
     app.include_router(meta.router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
@@ -50,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _lifespan(settings: Settings):  # noqa: ANN202
+def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await start_services(settings)
@@ -90,6 +99,7 @@ async def start_services(settings: Settings) -> Services:
         http=httpx.AsyncClient(follow_redirects=False, trust_env=False),
         ai=NoAi(),
     )
+    services.ai = build_participant(services)
     return services
 
 
