@@ -21,8 +21,8 @@ from groupchat.db.engine import Database
 from groupchat.db.migrate import backup_sqlite, upgrade
 from groupchat.errors import AppError
 from groupchat.middleware import MULTIPART_OVERHEAD, BodyLimit, SecurityHeaders
-from groupchat.realtime.bus import MemoryBus
 from groupchat.realtime.hub import Hub
+from groupchat.realtime.redis_bus import make_bus
 from groupchat.realtime.ws import websocket_endpoint
 from groupchat.security import Passwords, Tokens
 from groupchat.services import NoAi, Services
@@ -82,7 +82,7 @@ async def start_services(settings: Settings) -> Services:
     await upgrade(db)
     for folder in ("avatars", "chat-images"):
         (settings.upload_dir / folder).mkdir(parents=True, exist_ok=True)
-    hub, bus = Hub(), MemoryBus()
+    hub, bus = Hub(), make_bus(settings.redis_url)
     bus.subscribe(hub.deliver)
     await bus.start()
     services = Services(

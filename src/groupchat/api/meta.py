@@ -22,4 +22,10 @@ async def readyz(svc: Svc) -> Status:
         await svc.db.ping()
     except Exception:
         raise ServiceUnavailable("database unavailable") from None
+    ping = getattr(svc.bus, "ping", None)
+    if ping is not None:
+        try:
+            await ping()
+        except Exception:
+            raise ServiceUnavailable("redis unavailable") from None
     return Status(status="ok")

@@ -1,0 +1,103 @@
+"""Two server processes share PostgreSQL and a Redis bus: alice on one, bob on the other."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import Actor, Server, make_settings, reset_postgres, start_server
+
+PG_URL = os.environ.get("TEST_DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
+    """Servers A and B on one database and one bus (fails instead of skipping in CI)."""
+    missing = [
+        n for n, p in (("PostgreSQL", 5432), ("Redis", 6379)) if not _reachable("127.0.0.1", p)
+    ]
+    if missing:
+        message = f"{' and '.join(missing)} not reachable on 127.0.0.1"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    await reset_postgres(PG_URL)
+    common = {"database_url": PG_URL, "redis_url": REDIS_URL, "upload_dir": tmp_path / "uploads"}
+    a = await start_server(make_settings(tmp_path / "a", **common))
+    b = await start_server(make_settings(tmp_path / "b", **common))
+    try:
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def _sign_up(server: Server, name: str) -> Actor:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        resp = await http.post(
+            "/api/auth/register", json={"username": name, "password": "correct horse"}
+        )
+    assert resp.status_code == 201, resp.text
+    return Actor(name, resp.json()["token"], resp.json()["user"], server)
+
+
+async def test_events_cross_processes(pair: tuple[Server, Server]) -> None:
+    a, b = pair
+    alice, bob = await _sign_up(a, "alice"), await _sign_up(b, "bob")
+    async with httpx.AsyncClient(base_url=a.base_url) as http_a:
+        room = (await http_a.post("/api/rooms", json={"name": "x"}, headers=alice.headers)).json()
+        invite = (
+            await http_a.post("/api/invites", json={"room_id": room["id"]}, headers=alice.headers)
+        ).json()
+    alice_ws = await alice.socket(join=(room["id"],))
+    async with httpx.AsyncClient(base_url=b.base_url) as http_b:
+        resp = await http_b.post(f"/api/invites/{invite['token']}/accept", headers=bob.headers)
+        assert resp.status_code == 200
+    joined = await alice_ws.expect("member_joined")
+    assert joined["user"]["id"] == bob.id
+    bob_ws = await bob.socket(join=(room["id"],))
+
+    await bob_ws.send({"type": "typing", "room_id": room["id"], "is_typing": True})
+    assert (await alice_ws.expect("user_typing"))["user"]["id"] == bob.id
+    await alice_ws.send({"type": "send_message", "room_id": room["id"], "content": "from A"})
+    got = await bob_ws.expect("new_message")
+    assert got["message"]["content"] == "from A" and got["message"]["prev_hash"] is None
+    assert (await alice_ws.expect("new_message"))["message"]["id"] == got["message"]["id"]
+    await bob_ws.send({"type": "send_message", "room_id": room["id"], "content": "from B"})
+    back = await alice_ws.expect("new_message")
+    assert back["message"]["prev_hash"] == got["message"]["hash"]
+
+    # bob is removed on server A: his socket on server B hears it and then hears nothing more
+    async with httpx.AsyncClient(base_url=a.base_url) as http_a:
+        resp = await http_a.delete(
+            f"/api/rooms/{room['id']}/members/{bob.id}", headers=alice.headers
+        )
+        assert resp.status_code == 204
+        assert (await bob_ws.expect("member_left"))["user_id"] == bob.id
+        await http_a.post(
+            f"/api/rooms/{room['id']}/messages",
+            json={"content": "bob is gone"},
+            headers=alice.headers,
+        )
+    assert (await alice_ws.expect("new_message"))["message"]["content"] == "bob is gone"
+    await bob_ws.silent()
+    for sock in (alice_ws, bob_ws):
+        await sock.close()
+
+
+async def test_readyz_checks_redis(pair: tuple[Server, Server]) -> None:
+    async with httpx.AsyncClient(base_url=pair[0].base_url) as http:
+        assert (await http.get("/readyz")).json() == {"status": "ok"}
