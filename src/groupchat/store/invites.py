@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.db.tables import invites, nostr_invites
@@ -78,7 +79,11 @@ async def add_nostr_invite(conn: AsyncConnection, **values: Any) -> None:
         nostr_invites.c.room_id == values["room_id"], nostr_invites.c.pubkey == values["pubkey"]
     )
     if (await conn.execute(query)).first() is None:
-        await conn.execute(nostr_invites.insert().values(**values))
+        try:
+            async with conn.begin_nested():
+                await conn.execute(nostr_invites.insert().values(**values))
+        except IntegrityError:
+            pass  # a concurrent request stored the same invite first
 
 
 async def take_nostr_invites(conn: AsyncConnection, pubkey: str) -> list[str]:
