@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,11 +151,15 @@ class _Clock:
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
+    """Up to `limit` bytes of the body; what arrived so far if the connection breaks."""
     body = bytearray()
-    async for piece in response.aiter_bytes():
-        body.extend(piece)
-        if len(body) >= limit:
-            break
+    try:
+        async for piece in response.aiter_bytes():
+            body.extend(piece)
+            if len(body) >= limit:
+                break
+    except httpx.HTTPError as exc:
+        logger.debug("body cut short: %r", exc)
     return bytes(body[:limit])
 
 
@@ -200,7 +205,11 @@ class ProviderClient:
         tools: list[dict[str, Any]] | None,
         extra_body: dict[str, Any] | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        """Stream one turn: TextDelta…, then ToolCall…, Usage (if sent), Finish; or raise."""
+        """Stream one turn: TextDelta…, then ToolCall…, Usage (if sent), Finish; or raise.
+
+        Raises ProviderError for every failure. Wrap in `contextlib.aclosing` when the caller
+        may stop early (cancel), so the connection is released at once.
+        """
         body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
         if tools:
             body["tools"] = tools
@@ -208,11 +217,12 @@ class ProviderClient:
         body.update(extra_body or {})
         clock = _Clock(self.timeouts)
         response = await self._send(body, clock)
+        turn = Turn()
         try:
-            turn = Turn()
-            async for chunk in self._chunks(response, clock, turn):
-                for event in turn.apply(chunk):
-                    yield event
+            async with contextlib.aclosing(self._chunks(response, clock, turn)) as chunks:
+                async for chunk in chunks:
+                    for event in turn.apply(chunk):
+                        yield event
         finally:
             await response.aclose()
         if not turn.done and turn.finish_reason is None:
@@ -233,24 +243,21 @@ class ProviderClient:
         try:
             async with asyncio.timeout(clock.remaining()):
                 response = await self.http.send(request, stream=True)
+                if response.status_code < 400:
+                    return response
+                try:
+                    error_body = await _read_capped(response, MAX_ERROR_BODY)
+                finally:
+                    await response.aclose()
         except TimeoutError:
             raise clock.expired() from None
         except httpx.HTTPError as exc:
             raise _transport_error(exc, self.timeouts) from exc
-        if response.status_code >= 400:
-            try:
-                raise http_error(
-                    response.status_code,
-                    await _read_capped(response, MAX_ERROR_BODY),
-                    response.headers,
-                )
-            finally:
-                await response.aclose()
-        return response
+        raise http_error(response.status_code, error_body, response.headers)
 
     async def _chunks(
         self, response: httpx.Response, clock: _Clock, turn: Turn
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield the JSON chunks of an SSE (or plain JSON) body until [DONE] or the end."""
         if "json" in response.headers.get("content-type", ""):
             yield await self._json_body(response, clock, turn)
@@ -259,7 +266,7 @@ class ProviderClient:
         raw = response.aiter_bytes()
         while not turn.done:
             data = await self._read(raw, clock, turn)
-            lines = splitter.feed(data) if data is not None else splitter.flush() + [""]
+            lines = splitter.feed(data) if data is not None else [*splitter.flush(), ""]
             for line in lines:
                 event = decoder.feed(line)
                 for item in parse_event_data(event) if event is not None else []:
@@ -297,8 +304,6 @@ class ProviderClient:
                 body = await _read_capped(response, MAX_JSON_BODY)
         except TimeoutError:
             raise clock.expired() from None
-        except httpx.HTTPError as exc:
-            raise ProviderError("The AI provider closed the connection mid-answer.") from exc
         try:
             data = json.loads(body)
         except ValueError:

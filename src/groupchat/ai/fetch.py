@@ -14,10 +14,11 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 
 import httpx
+
+from groupchat.ai.html_text import html_to_text
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ def address_blocked(
             return True
         if any(candidate in net for net in networks if net.version == candidate.version):
             return True
-        if not allow_private and _is_special(candidate):
+        # A NAT64 address (inside the reserved ::/8) is as public as the IPv4 one it carries.
+        if not allow_private and candidate not in NAT64 and _is_special(candidate):
             return True
     return False
 
@@ -128,8 +130,8 @@ async def resolve_and_check(
     *,
     allow_private: bool = False,
     blocked_networks: Iterable[Network | str] = (),
-) -> IPAddress:
-    """Resolve `host`; refuse if ANY of its addresses is blocked; return the one to connect to."""
+) -> list[IPAddress]:
+    """Resolve `host`; refuse if ANY of its addresses is blocked; return them all, in order."""
     networks = list(blocked_networks)
     try:
         addresses: list[IPAddress] = [ipaddress.ip_address(host)]
@@ -140,7 +142,7 @@ async def resolve_and_check(
             raise FetchError(
                 f"Refusing to fetch from {host}: it resolves to a private or reserved address."
             )
-    return addresses[0]
+    return addresses
 
 
 async def _resolve(host: str, port: int) -> list[IPAddress]:
@@ -198,7 +200,7 @@ async def fetch_page(
     allow_private: bool = False,
     max_bytes: int = 2_000_000,
     max_chars: int = 20_000,
-    timeout: float = 15,
+    timeout: float = 15,  # noqa: ASYNC109 - one deadline for every hop, DNS included
     max_redirects: int = 5,
     blocked_networks: Iterable[Network | str] = (),
 ) -> PageText:
@@ -246,12 +248,27 @@ async def _open(http: httpx.AsyncClient, url: httpx.URL, options: _Options) -> h
     """Connect to the checked address of `url` and send the request (body not read yet)."""
     host = url.raw_host.decode("ascii")
     port = url.port or (443 if url.scheme == "https" else 80)
-    address = await resolve_and_check(
+    addresses = await resolve_and_check(
         host,
         port,
         allow_private=options.allow_private,
         blocked_networks=options.blocked_networks,
     )
+    failure: httpx.HTTPError | None = None
+    for address in addresses:  # all checked; try the next one only if connecting fails
+        try:
+            return await _send_to(http, url, address, options)
+        except httpx.ConnectError as exc:
+            failure = exc
+    logger.info("fetch of %s failed: %r", url, failure)
+    raise FetchError(f"Could not connect to {url.host}.")
+
+
+async def _send_to(
+    http: httpx.AsyncClient, url: httpx.URL, address: IPAddress, options: _Options
+) -> httpx.Response:
+    """GET `url` over a connection to `address`, with the URL's own Host and TLS name."""
+    host = url.raw_host.decode("ascii")
     headers = {
         "Host": url.netloc.decode("ascii"),
         "User-Agent": USER_AGENT,
@@ -272,9 +289,11 @@ async def _open(http: httpx.AsyncClient, url: httpx.URL, options: _Options) -> h
         return await http.send(request, stream=True, follow_redirects=False)
     except httpx.TimeoutException:
         raise FetchError(f"The page did not load within {options.timeout:g} s.") from None
+    except httpx.ConnectError:
+        raise
     except httpx.HTTPError as exc:
         logger.info("fetch of %s failed: %r", url, exc)
-        raise FetchError(f"Could not connect to {url.host}.") from None
+        raise FetchError(f"Fetching {url.host} failed.") from None
 
 
 async def _read_page(response: httpx.Response, url: httpx.URL, options: _Options) -> PageText:
@@ -325,63 +344,3 @@ def _decode(body: bytes, content_type: str, is_html: bool) -> str:
         return body.decode(charset or "utf-8", errors="replace")
     except LookupError:
         return body.decode("utf-8", errors="replace")
-
-
-SKIPPED_TAGS = frozenset(
-    {"script", "style", "noscript", "svg", "template", "iframe", "object", "canvas", "math"}
-)
-BLOCK_TAGS = frozenset(
-    """address article aside blockquote br dd details div dl dt figcaption figure footer form
-    h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table td th tr ul""".split()
-)
-
-
-class _TextExtractor(HTMLParser):
-    """Collects visible text and the title; script, style, head and the like are dropped."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.title: list[str] = []
-        self.skip_depth = 0
-        self.in_head = False
-        self.in_title = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in SKIPPED_TAGS:
-            self.skip_depth += 1
-        elif tag == "head":
-            self.in_head = True
-        elif tag == "body":
-            self.in_head = False  # a missing </head> must not hide the whole page
-        elif tag == "title":
-            self.in_title = True
-        elif tag in BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in SKIPPED_TAGS:
-            self.skip_depth = max(0, self.skip_depth - 1)
-        elif tag == "head":
-            self.in_head = False
-        elif tag == "title":
-            self.in_title = False
-        elif tag in BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self.in_title:
-            self.title.append(data)
-        elif not self.skip_depth and not self.in_head:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> tuple[str, str]:
-    """(title, text) of an HTML document, whitespace collapsed, paragraphs kept apart."""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    title = " ".join("".join(parser.title).split())
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).split("\n"))
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return title, text

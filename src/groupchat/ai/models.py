@@ -7,7 +7,9 @@ import builtins
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict  # pydantic accepts only this one on Python < 3.12
 
 from groupchat.ai.client import ProviderClient, ProviderError
 

@@ -84,7 +84,9 @@ def _status_error(service: str, status: int, detail: str | None) -> SearchError:
     if status in (401, 403):
         return SearchError(f"Web search ({service}) rejected the API key ({status}).", status)
     if status == 429:
-        return SearchError(f"Web search ({service}) is rate limiting us (429); try again later.", status)
+        return SearchError(
+            f"Web search ({service}) is rate limiting us (429); try again later.", status
+        )
     text = f"Web search ({service}) failed ({status})"
     if detail:
         text += f": {' '.join(detail.split())[:300].rstrip('.')}"
@@ -198,5 +200,7 @@ class BraveSearch:
         if code == "SUBSCRIPTION_TOKEN_INVALID":
             return SearchError(f"Web search (Brave) rejected the API key ({status}).", status)
         if code == "RATE_LIMITED":
-            return SearchError(f"Web search (Brave) is rate limiting us ({status}); try again later.", status)
+            return SearchError(
+                f"Web search (Brave) is rate limiting us ({status}); try again later.", status
+            )
         return _status_error("Brave", status, detail if isinstance(detail, str) else None)

@@ -21,10 +21,15 @@ class LineSplitter:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._started = False
 
     def feed(self, data: bytes) -> list[str]:
         """Add bytes; return the lines they complete (without line endings)."""
         self._buffer.extend(data)
+        if not self._started and len(self._buffer) >= 3:
+            self._started = True
+            if self._buffer.startswith(b"\xef\xbb\xbf"):
+                del self._buffer[:3]  # the SSE spec ignores a leading byte order mark
         lines: list[str] = []
         while True:
             cut = _find_line_end(self._buffer)
