@@ -23,6 +23,9 @@ from groupchat.services import Services
 
 log = logging.getLogger(__name__)
 CLOSE_TOO_BIG = 1009
+FRAMES_PER_SECOND, FRAME_BURST = 5, 30
+# The web client sends join_room for every room at once on each (re)connect.
+JOINS_PER_SECOND, JOIN_BURST = 20, 200
 
 
 class RateLimit:
@@ -40,6 +43,18 @@ class RateLimit:
             return False
         self.tokens -= 1
         return True
+
+
+class FrameBudget:
+    """Per-socket rate limits: joins and leaves draw on their own, larger bucket."""
+
+    def __init__(self) -> None:
+        self.frames = RateLimit(FRAMES_PER_SECOND, FRAME_BURST)
+        self.joins = RateLimit(JOINS_PER_SECOND, JOIN_BURST)
+
+    def allow(self, frame: object) -> bool:
+        joining = isinstance(frame, events.JoinRoom | events.LeaveRoom)
+        return (self.joins if joining else self.frames).allow()
 
 
 def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
@@ -77,31 +92,35 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 async def _serve(svc: Services, conn: Connection, user: User) -> None:
     limit = svc.settings.max_ws_frame_bytes
-    bucket = RateLimit(rate=5, burst=20)
+    budget = FrameBudget()
     while not conn.closed:
         message = await conn.ws.receive()
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
-        if text is None:
-            conn.send(_error("bad_request", "frames must be JSON text"))
-            continue
-        if len(text.encode()) > limit:
+        if text is not None and len(text.encode()) > limit:
             await conn.ws.close(CLOSE_TOO_BIG, "frame too large")
             return
-        if not bucket.allow():
+        frame, problem = _parse(text)
+        if not budget.allow(frame):
             conn.send(_error("rate_limited", "slow down"))
-            continue
-        await _handle(svc, conn, user, text)
+        elif frame is None:
+            conn.send(_error("bad_request", problem))
+        else:
+            await _handle(svc, conn, user, frame)
 
 
-async def _handle(svc: Services, conn: Connection, user: User, text: str) -> None:
+def _parse(text: str | None) -> tuple[Any, str]:
+    """(the typed frame, "") or (None, why it is not a valid frame)."""
+    if text is None:
+        return None, "frames must be JSON text"
     try:
-        data = json.loads(text)
-        frame = events.client_frame.validate_python(data)
-    except (ValueError, ValidationError) as exc:
-        conn.send(_error("bad_request", _describe(exc)))
-        return
+        return events.client_frame.validate_python(json.loads(text)), ""
+    except (ValueError, RecursionError, ValidationError) as exc:  # RecursionError: deep nesting
+        return None, _describe(exc)
+
+
+async def _handle(svc: Services, conn: Connection, user: User, frame: Any) -> None:
     try:
         await _dispatch(svc, conn, user, frame)
     except AppError as exc:
