@@ -1,7 +1,18 @@
 // Client actions over the REST API that keep the store, the socket and the views in step.
 import { api, enc, setToken } from './api.js';
 import { socket } from './socket.js';
-import { state, emit, upsertRoom, dropRoom, roomData, noteLast, lastReadId, isMine, cmpId, resetState } from './store.js';
+import {
+  state,
+  emit,
+  upsertRoom,
+  dropRoom,
+  roomData,
+  noteLast,
+  lastReadId,
+  isMine,
+  cmpId,
+  resetState,
+} from './store.js';
 
 /** Fetch the newest message of a room for the list preview and the unread mark. */
 export async function loadPreview(roomId) {

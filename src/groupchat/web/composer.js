@@ -6,31 +6,51 @@ import { socket } from './socket.js';
 import { typingSender } from './typing.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
-const MAX_IMAGE = 5 * 1024 * 1024;
-const MAX_CHARS = 8000;
 
 /** Build the composer for a room; returns {el, focus(), attach(file), destroy()}. */
 export function createComposer(roomId, roomName) {
   let file = null;
   let previewUrl = null;
   const typing = typingSender((isTyping) => socket.send({ type: 'typing', room_id: roomId, is_typing: isTyping }));
-  const input = h('textarea', { id: 'composer-input', rows: '1', maxlength: String(MAX_CHARS), placeholder: `Message ${roomName}`, autocomplete: 'off' });
-  const fileInput = h('input', { type: 'file', accept: IMAGE_TYPES.join(','), class: 'sr-only', tabindex: '-1', 'aria-hidden': 'true' });
+  const input = h('textarea', {
+    id: 'composer-input',
+    rows: '1',
+    placeholder: `Write to ${roomName}…`,
+    title: 'Enter sends, Shift+Enter starts a new line',
+    autocomplete: 'off',
+  });
+  const fileInput = h('input', {
+    type: 'file',
+    accept: IMAGE_TYPES.join(','),
+    class: 'sr-only',
+    tabindex: '-1',
+    'aria-hidden': 'true',
+  });
   const preview = h('div', { class: 'attachment', hidden: true });
-  const sendBtn = h('button', { type: 'submit', class: 'send-btn', 'aria-label': 'Send', title: 'Send (Enter)' }, icon('send'));
+  const sendBtn = h(
+    'button',
+    { type: 'submit', class: 'send-btn', 'aria-label': 'Send', title: 'Send (Enter)' },
+    icon('send'),
+  );
   const attachBtn = iconButton('image', 'Attach image', () => fileInput.click());
   const form = h(
     'form',
     { class: 'composer', 'aria-label': 'Send a message' },
     preview,
-    h('div', { class: 'composer-box' }, h('label', { for: input.id, class: 'composer-label', text: 'Message' }), h('div', { class: 'composer-row' }, attachBtn, input, sendBtn)),
+    h(
+      'div',
+      { class: 'composer-box' },
+      h('label', { for: input.id, class: 'composer-label', text: 'Message' }),
+      h('div', { class: 'composer-row' }, attachBtn, input, sendBtn),
+    ),
     fileInput,
   );
 
   const grow = () => {
+    sendBtn.disabled = !input.value.trim() && !file;
+    if (!input.isConnected) return;
     input.style.height = 'auto';
     input.style.height = `${Math.min(input.scrollHeight, 200)}px`;
-    sendBtn.disabled = !input.value.trim() && !file;
   };
 
   function clearAttachment() {
@@ -45,15 +65,23 @@ export function createComposer(roomId, roomName) {
 
   function attach(f) {
     if (!IMAGE_TYPES.includes(f.type)) return toast('Only PNG, JPEG, GIF and WebP images can be sent.', 'error');
-    if (f.size > MAX_IMAGE) return toast('Images can be at most 5 MB.', 'error');
     clearAttachment();
     file = f;
     previewUrl = URL.createObjectURL(f);
-    const remove = iconButton('x', 'Remove image', () => {
-      clearAttachment();
-      input.focus();
-    }, 'icon-btn remove');
-    preview.replaceChildren(h('img', { src: previewUrl, alt: `Image to send: ${f.name || 'pasted image'}` }), h('span', { class: 'attachment-name', text: f.name || 'Pasted image' }), remove);
+    const remove = iconButton(
+      'x',
+      'Remove image',
+      () => {
+        clearAttachment();
+        input.focus();
+      },
+      'icon-btn remove',
+    );
+    preview.replaceChildren(
+      h('img', { src: previewUrl, alt: `Image to send: ${f.name || 'pasted image'}` }),
+      h('span', { class: 'attachment-name', text: f.name || 'Pasted image' }),
+      remove,
+    );
     preview.hidden = false;
     grow();
     input.focus();
@@ -62,7 +90,6 @@ export function createComposer(roomId, roomName) {
   function submit() {
     const content = input.value.trim();
     if (!content && !file) return;
-    if (content.length > MAX_CHARS) return toast(`Messages can be at most ${MAX_CHARS} characters.`, 'error');
     const f = file;
     file = null;
     if (previewUrl) URL.revokeObjectURL(previewUrl);
@@ -99,8 +126,13 @@ export function createComposer(roomId, roomName) {
     e.preventDefault();
     attach(item.getAsFile());
   });
-  grow();
-  return { el: form, focus: () => input.focus(), attach, destroy: () => typing.stop() };
+  requestAnimationFrame(grow);
+  window.addEventListener('resize', grow);
+  const destroy = () => {
+    typing.stop();
+    window.removeEventListener('resize', grow);
+  };
+  return { el: form, focus: () => input.focus(), attach, destroy };
 }
 
 /** Make an element accept dropped image files, highlighting it while dragging. */

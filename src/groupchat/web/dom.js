@@ -53,7 +53,12 @@ export function checkField(label, control, hint) {
   if (!control.id) control.id = uid('f');
   const hintEl = hint ? h('p', { class: 'hint', id: `${control.id}-hint`, text: hint }) : null;
   if (hintEl) control.setAttribute('aria-describedby', hintEl.id);
-  return h('div', { class: 'field check' }, control, h('div', {}, h('label', { for: control.id, text: label }), hintEl));
+  return h(
+    'div',
+    { class: 'field check' },
+    control,
+    h('div', {}, h('label', { for: control.id, text: label }), hintEl),
+  );
 }
 
 /** A button with an icon and a visible or screen-reader-only label. */
@@ -68,7 +73,8 @@ export function nameOf(user) {
 
 function initials(name) {
   const parts = name.trim().split(/\s+/).filter(Boolean);
-  const chars = parts.length > 1 ? [Array.from(parts[0])[0], Array.from(parts.at(-1))[0]] : Array.from(parts[0] || '?').slice(0, 2);
+  const chars =
+    parts.length > 1 ? [Array.from(parts[0])[0], Array.from(parts.at(-1))[0]] : Array.from(parts[0] || '?').slice(0, 1);
   return chars.join('').toUpperCase();
 }
 
@@ -80,9 +86,9 @@ function hue(text) {
 
 /** Avatar of a user (image or initials); null user means the AI. */
 export function avatar(user, size = 'md') {
-  if (!user) return h('span', { class: `avatar ${size} ai-avatar`, 'aria-hidden': 'true' }, icon('sparkle'));
-  if (user.avatar_url) return h('img', { class: `avatar ${size}`, src: user.avatar_url, alt: '', loading: 'lazy' });
-  const cls = `avatar ${size} c${hue(user.id || user.username || '')}`;
+  if (!user) return h('span', { class: `avatar av-${size} ai-avatar`, 'aria-hidden': 'true' }, icon('sparkle'));
+  if (user.avatar_url) return h('img', { class: `avatar av-${size}`, src: user.avatar_url, alt: '', loading: 'lazy' });
+  const cls = `avatar av-${size} c${hue(user.id || user.username || '')}`;
   return h('span', { class: cls, 'aria-hidden': 'true', text: initials(nameOf(user)) });
 }
 
@@ -109,7 +115,7 @@ export function dayLabel(iso) {
 
 /** Short clock time, e.g. 14:05. */
 export function clock(iso) {
-  return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return new Date(iso).toLocaleTimeString([], { hour: 'numeric', minute: '2-digit' });
 }
 
 /** Compact time for lists: clock today, weekday this week, else date. */

@@ -35,39 +35,54 @@ async function catchUp(roomId, after) {
   }
 }
 
-/** Socket open: refresh rooms after a drop, join every room, fetch what was missed, resend. */
+/** Socket open: after a drop refresh the rooms, then join every room (history follows `joined`). */
 export async function onSocketOpen(reconnect) {
   emit('connection', { online: true });
-  const since = new Map();
-  for (const [id, d] of state.data) if (d.loaded && d.messages.length) since.set(id, d.messages.at(-1).id);
-  try {
-    if (reconnect) {
-      state.streams.clear();
-      emit('stream', {});
+  if (reconnect) {
+    state.streams.clear();
+    emit('stream', {});
+    try {
       await refreshRooms();
+    } catch (e) {
+      toast(`Could not refresh your rooms: ${e.message}`, 'error');
     }
-    // Join first, then read history: anything sent in between arrives live or in the page (no gap).
-    for (const id of state.rooms.keys()) socket.send({ type: 'join_room', room_id: id });
-    const jobs = [...state.rooms.keys()].map((id) => {
-      const d = roomData(id);
-      if (since.has(id)) return catchUp(id, since.get(id));
-      if (d.loaded) return catchUpEmpty(id);
-      return reconnect ? loadPreview(id) : null;
-    });
-    await Promise.all(jobs);
-  } catch (e) {
-    toast(`Could not catch up: ${e.message}`, 'error');
   }
-  flushOutbox();
+  for (const id of state.rooms.keys()) {
+    socket.send({ type: 'join_room', room_id: id });
+    if (reconnect && !roomData(id).loaded) loadPreview(id);
+  }
 }
 
-async function catchUpEmpty(roomId) {
+async function loadLatest(roomId) {
   const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=50`);
   ingest(roomId, res.messages);
 }
 
-/** Socket dropped: show the offline banner; unconfirmed sends get checked on reconnect. */
+/**
+ * Close the gap between the loaded history and the live feed, then send what waited.
+ * Called once both the join is confirmed and the history is loaded: anything stored before the
+ * join comes from this read, anything after it arrives live (duplicates are dropped by id).
+ */
+export async function syncRoom(roomId, since) {
+  try {
+    if (since) await catchUp(roomId, since);
+    else await loadLatest(roomId);
+  } catch (e) {
+    toast(`Could not load missed messages: ${e.message}`, 'error');
+  }
+  flushOutbox(roomId);
+}
+
+function joined(roomId) {
+  const d = roomData(roomId);
+  d.joined = true;
+  if (d.loaded) syncRoom(roomId, d.messages.length ? d.messages.at(-1).id : null);
+  else if (!d.loading) flushOutbox(roomId);
+}
+
+/** Socket dropped: show the offline banner; unconfirmed sends get checked after the next join. */
 export function onSocketClose() {
+  for (const d of state.data.values()) d.joined = false;
   markUnconfirmed();
   emit('connection', { online: false });
 }
@@ -92,6 +107,7 @@ const handlers = {
   room_deleted: (f) => gone(f.room_id, 'was deleted'),
   member_joined: (f) => memberJoined(f),
   member_left: (f) => memberLeft(f),
+  joined: (f) => joined(f.room_id),
   error: (f) => frameError(f),
 };
 
@@ -100,7 +116,8 @@ export function onFrame(f) {
   const fn = handlers[f.type];
   if (!fn) return;
   fn(f);
-  if (f.type.startsWith('ai_') && f.type !== 'ai_stream_end') emit('stream', { stream: state.streams.get(f.stream_id) });
+  if (f.type.startsWith('ai_') && f.type !== 'ai_stream_end')
+    emit('stream', { stream: state.streams.get(f.stream_id) });
 }
 
 function stream(f) {

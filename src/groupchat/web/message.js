@@ -3,7 +3,19 @@ import { h, avatar, nameOf, timeEl, dayLabel, uid, srOnly } from './dom.js';
 import { icon } from './icons.js';
 import { state, isMine } from './store.js';
 
-const DROP_TAGS = new Set(['script', 'style', 'iframe', 'object', 'embed', 'link', 'meta', 'base', 'form', 'frame', 'frameset']);
+const DROP_TAGS = new Set([
+  'script',
+  'style',
+  'iframe',
+  'object',
+  'embed',
+  'link',
+  'meta',
+  'base',
+  'form',
+  'frame',
+  'frameset',
+]);
 const URL_ATTRS = new Set(['href', 'src', 'xlink:href', 'action', 'formaction', 'srcset', 'poster']);
 
 function safeUrl(value) {
@@ -52,17 +64,28 @@ export function toolText(tool, input, done) {
 
 function toolItem(t, done) {
   const status = t.status === 'failed' ? 'failed' : t.status === 'finished' ? 'done' : 'busy';
-  const mark = status === 'busy' ? h('span', { class: 'spinner', 'aria-hidden': 'true' }) : icon(status === 'done' ? 'check' : 'alert');
+  const mark =
+    status === 'busy'
+      ? h('span', { class: 'spinner', 'aria-hidden': 'true' })
+      : icon(status === 'done' ? 'check' : 'alert');
   const suffix = status === 'failed' ? ' (failed)' : '';
   return h('li', { class: `tool ${status}` }, mark, h('span', { text: toolText(t.tool, t.input, done) + suffix }));
 }
 
 function modelName(id) {
-  return String(id || '').split('/').pop();
+  return String(id || '')
+    .split('/')
+    .pop();
 }
 
 function header(name, iso, extra) {
-  return h('header', { class: 'msg-head' }, h('span', { class: 'author', text: name }), extra, iso ? timeEl(iso) : null);
+  return h(
+    'header',
+    { class: 'msg-head' },
+    h('span', { class: 'author', text: name }),
+    extra,
+    iso ? timeEl(iso) : null,
+  );
 }
 
 function gutter(user, iso, isAi) {
@@ -70,7 +93,11 @@ function gutter(user, iso, isAi) {
 }
 
 function imageBlock(url, who) {
-  return h('a', { class: 'msg-image', href: url, target: '_blank', rel: 'noopener' }, h('img', { src: url, alt: `Image shared by ${who}`, loading: 'lazy' }));
+  return h(
+    'a',
+    { class: 'msg-image', href: url, target: '_blank', rel: 'noopener' },
+    h('img', { src: url, alt: `Image shared by ${who}`, loading: 'lazy' }),
+  );
 }
 
 function formatCost(cost) {
@@ -92,7 +119,11 @@ function detailsBlock(meta) {
     row('Finish', meta.finish_reason),
     tools ? row('Tools', tools) : null,
   );
-  const btn = h('button', { type: 'button', class: 'link-btn', 'aria-expanded': 'false', 'aria-controls': id }, 'Details');
+  const btn = h(
+    'button',
+    { type: 'button', class: 'link-btn', 'aria-expanded': 'false', 'aria-controls': id },
+    'Details',
+  );
   btn.addEventListener('click', () => {
     dl.hidden = !dl.hidden;
     btn.setAttribute('aria-expanded', String(!dl.hidden));
@@ -100,19 +131,21 @@ function detailsBlock(meta) {
   return h('div', { class: 'ai-foot' }, btn, dl);
 }
 
-function aiExtras(m) {
+function aiTools(m) {
+  const tools = (m.ai?.tools || []).map((t) =>
+    toolItem({ tool: t.name, input: t.input, status: t.ok ? 'finished' : 'failed' }, true),
+  );
+  return tools.length ? h('ul', { class: 'tools' }, tools) : null;
+}
+
+function aiFooter(m) {
   const meta = m.ai;
   if (!meta) return null;
-  const tools = (meta.tools || []).map((t) => toolItem({ tool: t.name, input: t.input, status: t.ok ? 'finished' : 'failed' }, true));
   const error = state.aiErrors.get(m.id);
   let note = null;
   if (meta.finish_reason === 'cancelled') note = error || 'Stopped before the answer was finished.';
   else if (meta.finish_reason === 'error') note = error || 'The answer was cut short by an error.';
-  return [
-    tools.length ? h('ul', { class: 'tools' }, tools) : null,
-    note ? h('p', { class: 'ai-note', text: note }) : null,
-    detailsBlock(meta),
-  ];
+  return [note ? h('p', { class: 'ai-note', text: note }) : null, detailsBlock(meta)];
 }
 
 function bodyOf(m) {
@@ -122,7 +155,11 @@ function bodyOf(m) {
 
 /** A row for a stored message (the `day` divider shows when it starts a new day). */
 export function renderMessage(m) {
-  const row = h('div', { class: 'row', dataset: { id: m.id } }, h('div', { class: 'day', hidden: true }, h('span', { text: dayLabel(m.created_at) })));
+  const row = h(
+    'div',
+    { class: 'row', dataset: { id: m.id } },
+    h('div', { class: 'day', hidden: true }, h('span', { text: dayLabel(m.created_at) })),
+  );
   row.msg = m;
   if (m.author_type === 'system') {
     row.append(h('div', { class: 'msg system' }, bodyOf(m), timeEl(m.created_at)));
@@ -137,7 +174,15 @@ export function renderMessage(m) {
       'article',
       { class: cls },
       gutter(m.author, m.created_at, isAi),
-      h('div', { class: 'msg-main' }, header(name, m.created_at, tag), bodyOf(m), m.image_url ? imageBlock(m.image_url, name) : null, isAi ? aiExtras(m) : null),
+      h(
+        'div',
+        { class: 'msg-main' },
+        header(name, m.created_at, tag),
+        isAi ? aiTools(m) : null,
+        bodyOf(m),
+        m.image_url ? imageBlock(m.image_url, name) : null,
+        isAi ? aiFooter(m) : null,
+      ),
     ),
   );
   return row;
@@ -166,7 +211,14 @@ export function renderPending(p, { onRetry, onDiscard }) {
           h('button', { type: 'button', class: 'link-btn', onclick: onDiscard, text: 'Discard' }),
         )
       : h('div', { class: 'msg-status', text: status });
-  row.append(h('article', { class: `msg mine pending${p.status === 'failed' ? ' failed' : ''}` }, gutter(me, null, false), h('div', { class: 'msg-main' }, header(nameOf(me), p.created_at), body, image, foot)));
+  row.append(
+    h(
+      'article',
+      { class: `msg mine pending${p.status === 'failed' ? ' failed' : ''}` },
+      gutter(me, null, false),
+      h('div', { class: 'msg-main' }, header(nameOf(me), p.created_at), body, image, foot),
+    ),
+  );
   return row;
 }
 
@@ -174,7 +226,12 @@ export function renderPending(p, { onRetry, onDiscard }) {
 export function renderStream(s, onStop) {
   const text = h('div', { class: 'md plain stream-text' });
   const tools = h('ul', { class: 'tools' });
-  const thinking = h('div', { class: 'thinking' }, h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')), 'Thinking…');
+  const thinking = h(
+    'div',
+    { class: 'thinking' },
+    h('span', { class: 'dots', 'aria-hidden': 'true' }, h('i'), h('i'), h('i')),
+    'Thinking…',
+  );
   const stopLabel = h('span', { text: 'Stop' });
   const stop = h('button', { type: 'button', class: 'btn small stop' }, icon('stop'), stopLabel);
   stop.addEventListener('click', () => {
@@ -183,7 +240,20 @@ export function renderStream(s, onStop) {
     onStop();
   });
   const tag = h('span', { class: 'tag' });
-  const article = h('article', { class: 'msg ai streaming', 'aria-busy': 'true' }, gutter(null, null, true), h('div', { class: 'msg-main' }, header('AI', null, tag), tools, thinking, text, h('div', { class: 'ai-foot' }, stop, srOnly('The AI is answering'))));
+  const article = h(
+    'article',
+    { class: 'msg ai streaming', 'aria-busy': 'true' },
+    gutter(null, null, true),
+    h(
+      'div',
+      { class: 'msg-main' },
+      header('AI', null, tag),
+      tools,
+      thinking,
+      text,
+      h('div', { class: 'ai-foot' }, stop, srOnly('The AI is answering')),
+    ),
+  );
   const row = h('div', { class: 'row stream', dataset: { stream: s.id } }, article);
   row.update = () => {
     text.textContent = s.text;

@@ -64,7 +64,10 @@ export function reconcile(roomId, message, clientId) {
   // After a reconnect the echo may come from history (no client_id): match own text and image.
   if (!p && !clientId && message.author && state.me && message.author.id === state.me.id) {
     p = d.pending.find(
-      (x) => (x.status === 'sent' || x.status === 'unconfirmed') && x.content.trim() === message.content.trim() && (x.image_url || null) === (message.image_url || null),
+      (x) =>
+        (x.status === 'sent' || x.status === 'unconfirmed') &&
+        x.content.trim() === message.content.trim() &&
+        (x.image_url || null) === (message.image_url || null),
     );
   }
   if (!p) return false;
@@ -79,10 +82,10 @@ export function markUnconfirmed() {
 }
 
 /** Send what waited for the connection, and resend what history did not show after a drop. */
-export function flushOutbox() {
-  for (const d of state.data.values()) {
-    for (const p of [...d.pending]) if (p.status === 'queued' || p.status === 'unconfirmed') transmit(p);
-  }
+export function flushOutbox(roomId) {
+  const d = state.data.get(roomId);
+  if (!d) return;
+  for (const p of [...d.pending]) if (p.status === 'queued' || p.status === 'unconfirmed') transmit(p);
 }
 
 /** An error frame has no client_id: blame the oldest message still waiting for its echo. */

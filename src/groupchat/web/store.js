@@ -39,7 +39,17 @@ export function resetState() {
 export function roomData(id) {
   let d = state.data.get(id);
   if (!d) {
-    d = { messages: [], byId: new Map(), hasMore: true, loaded: false, loading: false, pending: [], unread: 0, mark: false, last: null };
+    d = {
+      messages: [],
+      byId: new Map(),
+      hasMore: true,
+      loaded: false,
+      loading: false,
+      pending: [],
+      unread: 0,
+      mark: false,
+      last: null,
+    };
     state.data.set(id, d);
   }
   return d;

@@ -1,0 +1,133 @@
+// Entry point: restores the session, renders the shell, routes, and wires the socket to the store.
+import { api, getToken, onUnauthorized, setToken } from './api.js';
+import { refreshRooms, signOut } from './actions.js';
+import { showAuth } from './auth.js';
+import { closeView, showRoom } from './chat.js';
+import { h } from './dom.js';
+import { icon } from './icons.js';
+import { onFrame, onSocketClose, onSocketOpen } from './events.js';
+import { showInvite } from './invite.js';
+import { createSidebar } from './rooms.js';
+import { currentRoute, navigate, setRouteHandler } from './router.js';
+import { socket } from './socket.js';
+import { state, on, emit, markRead } from './store.js';
+import { resetTyping } from './typing.js';
+
+const root = document.getElementById('app');
+const banner = document.getElementById('banner');
+let shell = null;
+let main = null;
+
+function setBanner(offline) {
+  banner.hidden = !offline;
+  banner.textContent = offline ? 'Offline — reconnecting…' : '';
+}
+
+function showEmpty() {
+  const hasRooms = state.rooms.size > 0;
+  main.replaceChildren(
+    h(
+      'div',
+      { class: 'empty' },
+      h('span', { class: 'intro-icon', 'aria-hidden': 'true' }, icon('chat')),
+      h('h2', { text: hasRooms ? 'Pick a room' : 'Welcome to GroupChat' }),
+      h('p', {
+        text: hasRooms
+          ? 'Choose a conversation on the left, or start a new one.'
+          : 'Create a room with the + button, or browse the public rooms.',
+      }),
+    ),
+  );
+}
+
+/** Render whatever the current URL asks for. */
+function route() {
+  const r = currentRoute();
+  if (!state.me) {
+    closeView();
+    shell = null;
+    showAuth(root, { inviteToken: r.name === 'invite' ? r.param : null, onSignedIn });
+    return;
+  }
+  if (!shell) renderShell();
+  closeView();
+  state.current = r.name === 'room' ? r.param : null;
+  shell.dataset.pane = r.name === 'home' ? 'list' : 'main';
+  if (r.name === 'room') {
+    showRoom(main, r.param);
+    markRead(r.param);
+  } else if (r.name === 'invite') showInvite(main, r.param);
+  else showEmpty();
+  emit('rooms');
+}
+
+function renderShell() {
+  main = h('main', { class: 'main', id: 'main' });
+  shell = h('div', { class: 'shell', dataset: { pane: 'list' } }, createSidebar(), main);
+  root.replaceChildren(shell);
+}
+
+async function startSession(user) {
+  state.me = user;
+  try {
+    await refreshRooms();
+  } catch {
+    // The socket's open handler retries once the server is reachable.
+  }
+  socket.start(getToken, {
+    onOpen: (reconnect) => onSocketOpen(reconnect),
+    onEvent: onFrame,
+    onClose: onSocketClose,
+    onAuthFailed: () => signOut(false),
+  });
+  route();
+}
+
+function onSignedIn({ token, user }) {
+  setToken(token);
+  startSession(user);
+}
+
+async function restore() {
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await api.get('/api/auth/me');
+    } catch (e) {
+      if (e.status === 401) {
+        setToken(null);
+        return null;
+      }
+      if (e.status !== 0 && e.status < 500) return null;
+      setBanner(true);
+      await new Promise((r) => setTimeout(r, Math.min(10000, 500 * 2 ** attempt)));
+    }
+  }
+}
+
+async function boot() {
+  onUnauthorized(() => signOut(false));
+  setRouteHandler(route);
+  on('connection', ({ online }) => setBanner(!online));
+  on('signedout', () => {
+    resetTyping();
+    setBanner(false);
+    shell = null;
+    history.replaceState(null, '', '/');
+    route();
+  });
+  on('room-gone', ({ roomId }) => {
+    if (state.current === roomId) navigate('/', true);
+  });
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && state.current && state.rooms.has(state.current)) {
+      markRead(state.current);
+      emit('rooms');
+    }
+  });
+  const user = getToken() ? await restore() : null;
+  setBanner(false);
+  if (user) await startSession(user);
+  else route();
+}
+
+boot();

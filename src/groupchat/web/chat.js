@@ -1,0 +1,264 @@
+// The conversation view: header, message log (history paging up, live updates, AI streams), composer.
+import { api, enc } from './api.js';
+import { h, iconButton, toast, dayKey } from './dom.js';
+import { icon } from './icons.js';
+import { acceptDrops, createComposer } from './composer.js';
+import { syncRoom } from './events.js';
+import { showRoomPreview } from './invite.js';
+import { discard, retry } from './outbox.js';
+import { renderMessage, renderPending, renderStream, renderNote } from './message.js';
+import { navigate } from './router.js';
+import { socket } from './socket.js';
+import { state, on, roomData, addMessages, markRead } from './store.js';
+import { typingText } from './typing.js';
+import { openRoomSettings } from './settings.js';
+
+const PAGE = 50;
+const AI_HINTS = { mention: 'Mention @ai to ask the AI.', always: 'The AI answers every message.', off: '' };
+const GROUP_MS = 5 * 60 * 1000;
+let view = null;
+
+/** Render the conversation of a room into `main`. */
+export function showRoom(main, roomId) {
+  closeView();
+  const room = state.rooms.get(roomId);
+  if (!room) return showRoomPreview(main, roomId, () => showRoom(main, roomId));
+  const v = buildView(room);
+  view = v;
+  main.replaceChildren(v.root);
+  renderHeader();
+  renderAll();
+  const d = roomData(roomId);
+  if (!d.loaded && !d.loading) loadInitial(roomId);
+  else scrollToBottom();
+  markRead(roomId);
+  if (matchMedia('(min-width: 761px)').matches) v.composer.focus();
+}
+
+/** Leave the current view (called before another one is shown). */
+export function closeView() {
+  if (view && view.composer) view.composer.destroy();
+  view = null;
+}
+
+function buildView(room) {
+  const log = h('div', { class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' });
+  const v = {
+    roomId: room.id,
+    log,
+    top: h('div', { class: 'log-top' }),
+    msgs: h('div', { class: 'msgs' }),
+    pending: h('div', { class: 'msgs pending-box' }),
+    streams: h('div', { class: 'msgs streams' }),
+    typing: h('div', { class: 'typing', 'aria-live': 'polite' }),
+    head: h('header', { class: 'chat-head' }),
+    jump: h('button', { type: 'button', class: 'jump', hidden: true }, icon('down'), 'Latest messages'),
+    stick: true,
+    composer: createComposer(room.id, room.name),
+  };
+  log.append(v.top, v.msgs, v.pending, v.streams);
+  log.addEventListener('scroll', onScroll);
+  // Images change the height after they load: stay at the bottom if we were there.
+  log.addEventListener('load', () => view && view.stick && scrollToBottom(), true);
+  v.jump.addEventListener('click', () => scrollToBottom(true));
+  v.root = h(
+    'section',
+    { class: 'chat', 'aria-label': room.name },
+    v.head,
+    h('div', { class: 'log-wrap' }, log, v.jump),
+    v.typing,
+    v.composer.el,
+  );
+  acceptDrops(v.root, (f) => v.composer.attach(f));
+  return v;
+}
+
+function renderHeader() {
+  const room = state.rooms.get(view.roomId);
+  const members = `${room.member_count ?? '?'} member${room.member_count === 1 ? '' : 's'}`;
+  const sub = [members, room.is_public ? 'public' : 'private', room.description].filter(Boolean).join(' · ');
+  view.head.replaceChildren(
+    iconButton('back', 'Back to rooms', () => navigate('/'), 'icon-btn back'),
+    h('span', { class: 'room-icon', 'aria-hidden': 'true' }, icon(room.is_public ? 'hash' : 'lock')),
+    h('div', { class: 'chat-title' }, h('h2', { text: room.name }), h('p', { class: 'sub', text: sub })),
+    iconButton('sliders', 'Room settings', () => openRoomSettings(room.id)),
+  );
+}
+
+function renderTop() {
+  const d = roomData(view.roomId);
+  const room = state.rooms.get(view.roomId);
+  if (d.loading || d.loadingOlder) view.top.replaceChildren(h('p', { class: 'loading', text: 'Loading messages…' }));
+  else if (d.loaded && !d.hasMore) {
+    view.top.replaceChildren(
+      h(
+        'div',
+        { class: 'intro' },
+        h('span', { class: 'intro-icon', 'aria-hidden': 'true' }, icon('chat')),
+        h('h3', { text: `Welcome to ${room.name}` }),
+        h('p', { text: `This is the beginning of the conversation. ${AI_HINTS[room.ai_mode] || ''}` }),
+      ),
+    );
+  } else view.top.replaceChildren();
+}
+
+function renderAll() {
+  const d = roomData(view.roomId);
+  view.msgs.replaceChildren(...d.messages.map(renderMessage));
+  renderTop();
+  renderPendingRows();
+  renderStreams();
+  renderTyping();
+}
+
+function renderPendingRows() {
+  const d = roomData(view.roomId);
+  const rows = d.pending.map((p) =>
+    renderPending(p, {
+      onRetry: () => retry(view.roomId, p.client_id),
+      onDiscard: () => discard(view.roomId, p.client_id),
+    }),
+  );
+  view.pending.replaceChildren(...rows);
+  regroup();
+}
+
+function renderStreams() {
+  const keep = [...view.streams.querySelectorAll('.note')];
+  const rows = [...state.streams.values()]
+    .filter((s) => s.room_id === view.roomId)
+    .map((s) => renderStream(s, () => socket.send({ type: 'cancel_ai', room_id: s.room_id })));
+  view.streams.replaceChildren(...keep, ...rows);
+}
+
+function renderTyping() {
+  view.typing.textContent = typingText(view.roomId);
+}
+
+function sameAuthor(a, b) {
+  if (a.author_type !== b.author_type || a.author_type === 'system') return false;
+  return a.author_type === 'ai' || (a.author && b.author && a.author.id === b.author.id);
+}
+
+/** Show day dividers and fold consecutive messages of one author into a group. */
+function regroup() {
+  let prev = null;
+  for (const row of [...view.msgs.children, ...view.pending.children]) {
+    const m = row.msg;
+    const newDay = !prev || dayKey(prev.created_at) !== dayKey(m.created_at);
+    const day = row.querySelector(':scope > .day');
+    if (day) day.hidden = !newDay;
+    const close = prev && Date.parse(m.created_at) - Date.parse(prev.created_at) < GROUP_MS;
+    row.classList.toggle('cont', !newDay && !!close && sameAuthor(prev, m));
+    prev = m;
+  }
+}
+
+function insertRows(messages) {
+  for (const m of messages) {
+    let before = null;
+    for (let el = view.msgs.lastElementChild; el && el.dataset.id > m.id; el = el.previousElementSibling) before = el;
+    view.msgs.insertBefore(renderMessage(m), before);
+  }
+  regroup();
+}
+
+function nearBottom() {
+  const { log } = view;
+  return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+}
+
+function scrollToBottom(smooth = false) {
+  view.log.scrollTo({ top: view.log.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
+  view.stick = true;
+  view.jump.hidden = true;
+}
+
+function followIfStuck() {
+  if (view.stick) scrollToBottom();
+  else view.jump.hidden = false;
+}
+
+function onScroll() {
+  view.stick = nearBottom();
+  if (view.stick) view.jump.hidden = true;
+  if (view.log.scrollTop < 400) loadOlder();
+}
+
+async function loadInitial(roomId) {
+  const d = roomData(roomId);
+  d.loading = true;
+  if (view) renderTop();
+  try {
+    const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=${PAGE}`);
+    addMessages(roomId, res.messages);
+    d.hasMore = res.has_more;
+    d.loaded = true;
+    // Joined before this page was read: fetch what came between the two.
+    if (d.joined) syncRoom(roomId, res.messages.length ? res.messages.at(-1).id : null);
+  } catch (e) {
+    toast(`Could not load messages: ${e.message}`, 'error');
+  }
+  d.loading = false;
+  if (!view || view.roomId !== roomId) return;
+  renderAll();
+  scrollToBottom();
+  markRead(roomId);
+  fillViewport();
+}
+
+function fillViewport() {
+  if (view && view.log.scrollHeight <= view.log.clientHeight + 400) loadOlder();
+}
+
+async function loadOlder() {
+  const roomId = view.roomId;
+  const d = roomData(roomId);
+  if (!d.loaded || !d.hasMore || d.loadingOlder || !d.messages.length) return;
+  d.loadingOlder = true;
+  renderTop();
+  let added = [];
+  try {
+    const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=${PAGE}&before=${enc(d.messages[0].id)}`);
+    added = addMessages(roomId, res.messages);
+    d.hasMore = res.has_more;
+  } catch (e) {
+    toast(`Could not load older messages: ${e.message}`, 'error');
+  }
+  d.loadingOlder = false;
+  if (!view || view.roomId !== roomId) return;
+  const { log } = view;
+  const before = log.scrollHeight - log.scrollTop;
+  insertRows(added);
+  renderTop();
+  log.scrollTop = log.scrollHeight - before;
+  if (added.length) fillViewport();
+}
+
+on('messages', ({ roomId, added }) => {
+  if (!view || view.roomId !== roomId) return;
+  const mine = added.some((m) => m.author && state.me && m.author.id === state.me.id);
+  insertRows(added);
+  if (mine) scrollToBottom();
+  else followIfStuck();
+});
+on('reset', ({ roomId }) => view && view.roomId === roomId && renderAll());
+on('pending', ({ roomId }) => {
+  if (!view || view.roomId !== roomId) return;
+  renderPendingRows();
+  scrollToBottom();
+});
+on('typing', ({ roomId }) => view && view.roomId === roomId && renderTyping());
+on('rooms', () => view && state.rooms.has(view.roomId) && renderHeader());
+on('stream', ({ stream, ended, error, message }) => {
+  if (!view) return;
+  if (!stream) return renderStreams();
+  if (stream.room_id !== view.roomId) return;
+  const row = view.streams.querySelector(`[data-stream="${CSS.escape(stream.id)}"]`);
+  if (ended) {
+    if (row) row.remove();
+    if (error && !message) view.streams.append(renderNote(`The AI could not answer: ${error}`));
+  } else if (row) row.update();
+  else renderStreams();
+  followIfStuck();
+});

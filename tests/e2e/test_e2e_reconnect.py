@@ -1,0 +1,44 @@
+"""The client survives a server restart: offline banner, catch-up of missed messages, resend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from e2e_support import Person, ServerProcess, add_member, create_room, open_room, post_message
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.e2e
+
+
+def test_reconnects_after_restart_and_catches_up(
+    own_server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice, bob = person(own_server, "alice"), person(own_server, "bob")
+    room = create_room(alice, "Resilient")
+    add_member(alice, room["id"], bob)
+    log = open_room(alice, room["id"])
+    post_message(bob, room["id"], "before the outage")
+    expect(log.get_by_text("before the outage")).to_be_visible()
+    banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
+
+    own_server.kill()
+    expect(banner).to_be_visible()
+    box = alice.page.get_by_role("textbox", name="Message")
+    box.fill("written while offline")
+    box.press("Enter")
+    expect(log.get_by_text("Waiting for connection…")).to_be_visible()
+
+    own_server.start()
+    post_message(bob, room["id"], "sent while you were away")
+    expect(log.get_by_text("sent while you were away")).to_be_visible(timeout=15000)
+    expect(banner).to_have_count(0)
+    expect(log.get_by_text("Waiting for connection…")).to_have_count(0)
+    expect(log.get_by_text("written while offline")).to_have_count(1)
+
+    post_message(bob, room["id"], "live again")
+    expect(log.get_by_text("live again")).to_be_visible()
+    stored = bob.api("GET", f"/api/rooms/{room['id']}/messages").json()["messages"]
+    contents = [m["content"] for m in stored]
+    assert contents[0] == "before the outage" and contents[-1] == "live again"
+    assert sorted(contents[1:3]) == ["sent while you were away", "written while offline"]
