@@ -43,7 +43,8 @@ async def history(http: httpx.AsyncClient, actor: Actor, room_id: str) -> list[d
 async def expect_error(sock: Socket, code: str) -> dict[str, Any]:
     frame = await sock.recv()
     assert frame["type"] == "error" and frame["code"] == code, frame
-    assert set(frame) == {"type", "code", "detail"} and isinstance(frame["detail"], str), frame
+    assert set(frame) - {"client_id"} == {"type", "code", "detail"}, frame
+    assert isinstance(frame["detail"], str), frame
     return frame
 
 
@@ -376,3 +377,15 @@ async def test_two_people_talk_and_see_everything_in_order(http, alice: Actor, b
     everything = [f["message"] for f in bob_got[1:] + alice_later[1:]]
     assert await history(http, bob, room["id"]) == everything
     await all_silent(alice_sock, bob_sock)
+
+
+async def test_a_refused_message_names_its_client_id(http, alice: Actor) -> None:
+    room = await create_room(http, alice)
+    sock = await alice.socket(join=(room["id"],))
+    await sock.send(send_frame(room["id"], "x" * 8001, client_id="draft-7"))
+    error = await sock.recv()
+    assert error["type"] == "error" and error["code"] == "bad_request"
+    assert error["client_id"] == "draft-7"
+    await sock.send(send_frame("no-such-room", "hello"))
+    error = await sock.recv()
+    assert error["code"] == "not_found" and "client_id" not in error

@@ -103,7 +103,7 @@ async def _serve(svc: Services, conn: Connection, user: User) -> None:
             return
         frame, problem = _parse(text)
         if not budget.allow(frame):
-            conn.send(_error("rate_limited", "slow down"))
+            conn.send(_error("rate_limited", "slow down", frame))
         elif frame is None:
             conn.send(_error("bad_request", problem))
         else:
@@ -124,10 +124,10 @@ async def _handle(svc: Services, conn: Connection, user: User, frame: Any) -> No
     try:
         await _dispatch(svc, conn, user, frame)
     except AppError as exc:
-        conn.send(_error(exc.code, exc.detail))
+        conn.send(_error(exc.code, exc.detail, frame))
     except Exception:
         log.exception("websocket frame %s failed", type(frame).__name__)
-        conn.send(_error("bad_request", "the server could not handle that frame"))
+        conn.send(_error("bad_request", "the server could not handle that frame", frame))
 
 
 async def _dispatch(svc: Services, conn: Connection, user: User, frame: Any) -> None:
@@ -156,8 +156,13 @@ async def _check_member(svc: Services, user: User, room_id: str) -> None:
         await strict_member_room(conn, room_id, user.id)
 
 
-def _error(code: str, detail: str) -> str:
-    return events.encode_frame(events.error(code, detail))
+def _error(code: str, detail: str, frame: Any = None) -> str:
+    """An error frame; one about a send_message carries its client_id (docs/api.md)."""
+    error = events.error(code, detail)
+    client_id = getattr(frame, "client_id", None)
+    if client_id is not None:
+        error["client_id"] = client_id
+    return events.encode_frame(error)
 
 
 def _describe(exc: Exception) -> str:

@@ -2,7 +2,7 @@
 import { api, enc } from './api.js';
 import { addRoom, fetchRoom, forgetRoom, loadPreview, refreshRooms } from './actions.js';
 import { toast } from './dom.js';
-import { failOldestInFlight, flushOutbox, markUnconfirmed, reconcile } from './outbox.js';
+import { failByClientId, failOldestInFlight, flushOutbox, markUnconfirmed, reconcile } from './outbox.js';
 import { socket } from './socket.js';
 import { state, emit, roomData, addMessages, noteLast, markRead, isMine, clearMessages, upsertRoom } from './store.js';
 import { stopTyping, userTyping } from './typing.js';
@@ -190,7 +190,9 @@ const SEND_ERRORS = new Set(['bad_request', 'rate_limited', 'too_large', 'forbid
 
 function frameError(f) {
   const detail = f.detail || f.code;
-  const blamed = SEND_ERRORS.has(f.code) && failOldestInFlight(detail);
+  const blamed = f.client_id
+    ? failByClientId(f.client_id, detail)
+    : SEND_ERRORS.has(f.code) && failOldestInFlight(detail);
   // not_found for a join or typing frame means we lost access to a room: nothing to tell.
   if (blamed || f.code !== 'not_found') toast(detail, 'error');
 }

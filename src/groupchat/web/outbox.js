@@ -88,7 +88,19 @@ export function flushOutbox(roomId) {
   for (const p of [...d.pending]) if (p.status === 'queued' || p.status === 'unconfirmed') transmit(p);
 }
 
-/** An error frame has no client_id: blame the oldest message still waiting for its echo. */
+/** Mark the message an error frame names by client_id as failed; true if there was one. */
+export function failByClientId(clientId, detail) {
+  for (const d of state.data.values()) {
+    const p = d.pending.find((x) => x.client_id === clientId);
+    if (p) {
+      fail(p, detail);
+      return true;
+    }
+  }
+  return false;
+}
+
+/** An error frame without client_id (not about a send): blame the oldest message in flight. */
 export function failOldestInFlight(detail) {
   let oldest = null;
   for (const d of state.data.values()) {
