@@ -13,6 +13,7 @@ from groupchat.actions.messages import append_message
 from groupchat.ai import stream
 from groupchat.ai.client import Finish, ProviderError, TextDelta, ToolCall, Usage
 from groupchat.ai.context import build_messages, system_prompt
+from groupchat.ai.models import ModelInfo
 from groupchat.ids import new_id
 from groupchat.realtime.bus import Event
 from groupchat.schemas import AiMeta, Message, Room, ToolUse
@@ -76,9 +77,9 @@ class Answer:
         if room is None:
             return
         model = room.ai_model or self.ai.default_model
-        await self._publish(stream.ai_typing(self.room_id, self.stream_id, model))
         error: str | None = None
-        try:
+        try:  # a stop during the ai_typing publish must still end the stream
+            await self._publish(stream.ai_typing(self.room_id, self.stream_id, model))
             await self._converse(room, model)
         except asyncio.CancelledError:
             current = asyncio.current_task()
@@ -111,12 +112,15 @@ class Answer:
             upload_dir=settings.upload_dir,
             with_images=bool(info and info["supports_images"]),
         )
-        tools = self.ai.toolbox.definitions() if self.ai.toolbox else []
-        for round_ in range(settings.ai_max_tool_rounds + 1):
-            offer = tools if tools and round_ < settings.ai_max_tool_rounds else None
+        tools = self._tools_for(info)
+        rounds = settings.ai_max_tool_rounds
+        for round_ in range(rounds + 1):
+            offer = tools if tools and round_ < rounds else None
             text, calls = await self._one_round(model, messages, offer)
             if not calls:
                 return
+            if offer is None:  # never run a tool the model was not offered in this round
+                raise ProviderError(_tools_refused(rounds if tools else 0))
             await self.chunks.flush()
             messages.append(
                 {
@@ -128,6 +132,13 @@ class Answer:
             for call in calls:
                 content = await self._run_tool(call)
                 messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
+
+    def _tools_for(self, info: ModelInfo | None) -> list[dict[str, Any]]:
+        """Tool definitions to offer: none to a model the provider lists without tool support."""
+        # A model missing from the list is assumed to take tools, as models.fallback_entry says.
+        if self.ai.toolbox is None or (info is not None and not info["supports_tools"]):
+            return []
+        return self.ai.toolbox.definitions()
 
     async def _one_round(
         self, model: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
@@ -208,6 +219,13 @@ class Answer:
 
     async def _publish(self, frame: dict[str, Any]) -> None:
         await self.svc.publish(Event(frame=frame, room_id=self.room_id))
+
+
+def _tools_refused(rounds: int) -> str:
+    """Why an answer ended when the model asked for tools it was not offered."""
+    if rounds:
+        return f"The AI was still calling tools after {rounds} tool rounds, so it stopped."
+    return "The AI asked for a tool instead of answering."
 
 
 def _arguments(arguments: str) -> dict[str, Any]:

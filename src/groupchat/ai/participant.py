@@ -56,7 +56,7 @@ class Participant:
             return
         queue = self._queues.setdefault(room.id, deque())
         if len(queue) >= self.svc.settings.ai_queue_limit:
-            self._spawn(self._refuse(room.id))
+            self._spawn(self._refuse(room))
             return
         queue.append(message)
         if room.id not in self._workers:
@@ -99,14 +99,14 @@ class Participant:
             self._current.pop(room_id, None)
             self._workers.pop(room_id, None)
 
-    async def _refuse(self, room_id: str) -> None:
+    async def _refuse(self, room: Room) -> None:
         stream_id = new_id()
-        model = self.default_model
+        model = room.ai_model or self.default_model
         for frame in (
-            stream.ai_typing(room_id, stream_id, model),
-            stream.ai_stream_end(room_id, stream_id, None, QUEUE_FULL),
+            stream.ai_typing(room.id, stream_id, model),
+            stream.ai_stream_end(room.id, stream_id, None, QUEUE_FULL),
         ):
-            await self.svc.publish(Event(frame=frame, room_id=room_id))
+            await self.svc.publish(Event(frame=frame, room_id=room.id))
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)

@@ -44,7 +44,9 @@ def build_participant(svc: Services) -> Participant:
         search = BraveSearch(svc.http, settings.brave_api_key, settings.brave_base_url)
     toolbox = ToolBox(
         search=search,
-        http=svc.http,
+        # None: each fetch gets fetch.py's own client, whose cookie jar is never shared
+        # (svc.http would keep a page's cookies and send them on the next fetch).
+        http=None,
         fetch_options={"allow_private": settings.fetch_allow_private},
     )
     return Participant(svc, client, catalog, toolbox)

@@ -61,7 +61,8 @@ class ChunkCoalescer:
 
     async def _flush_later(self) -> None:
         await asyncio.sleep(self._window)
-        await self.flush()
+        # close() cancels this timer: a publish already under way must not lose its text.
+        await asyncio.shield(self.flush())
 
     async def flush(self) -> None:
         """Publish everything pending now (before a tool event, and at the end)."""
