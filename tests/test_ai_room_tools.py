@@ -253,13 +253,6 @@ OLLAMA_MODELS = [  # what Ollama's /v1/models says: no capabilities at all
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ai/models.py model_info reads a missing supported_parameters as 'no tools', "
-    "so models of local OpenAI-compatible servers (Ollama, vLLM, llama.cpp), whose /models "
-    "lists no capabilities, are never offered tools; unknown should be assumed, as "
-    "fallback_entry does",
-)
 @pytest.mark.parametrize("ai_overrides", [{"ai_default_model": "llama3.2:latest"}])
 async def test_a_local_server_model_is_offered_tools(
     http: httpx.AsyncClient, provider: GatedOpenRouter, alice: Actor

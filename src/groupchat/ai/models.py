@@ -68,7 +68,9 @@ def model_info(raw: dict[str, Any]) -> ModelInfo | None:
             prompt=_price(pricing.get("prompt")), completion=_price(pricing.get("completion"))
         ),
         supports_images="image" in _strings(architecture.get("input_modalities")),
-        supports_tools="tools" in _strings(raw.get("supported_parameters")),
+        # Local servers (Ollama, vLLM, llama.cpp) list no parameters: unknown means "try tools".
+        supports_tools="supported_parameters" not in raw
+        or "tools" in _strings(raw.get("supported_parameters")),
     )
 
 
