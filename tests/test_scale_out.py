@@ -9,7 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from ai_fixtures import Gate, GatedOpenRouter, held_text, read_until, say, streams
 from conftest import Actor, Server, make_settings, reset_postgres, start_server
+from fakes.openrouter import DEFAULT_KEY, VISION_MODEL
 
 PG_URL = os.environ.get("TEST_DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -24,7 +27,13 @@ def _reachable(host: str, port: int) -> bool:
 
 
 @pytest.fixture
-async def pair(tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
+async def provider() -> AsyncIterator[GatedOpenRouter]:
+    async with GatedOpenRouter() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, provider: GatedOpenRouter) -> AsyncIterator[tuple[Server, Server]]:
     """Servers A and B on one database and one bus (fails instead of skipping in CI)."""
     missing = [
         n for n, p in (("PostgreSQL", 5432), ("Redis", 6379)) if not _reachable("127.0.0.1", p)
@@ -35,7 +44,14 @@ async def pair(tmp_path: Path) -> AsyncIterator[tuple[Server, Server]]:
             pytest.fail(message)
         pytest.skip(message)
     await reset_postgres(PG_URL)
-    common = {"database_url": PG_URL, "redis_url": REDIS_URL, "upload_dir": tmp_path / "uploads"}
+    common = {
+        "database_url": PG_URL,
+        "redis_url": REDIS_URL,
+        "upload_dir": tmp_path / "uploads",
+        "openrouter_api_key": DEFAULT_KEY,
+        "openrouter_base_url": provider.base_url,
+        "ai_default_model": VISION_MODEL,
+    }
     a = await start_server(make_settings(tmp_path / "a", **common))
     b = await start_server(make_settings(tmp_path / "b", **common))
     try:
@@ -101,3 +117,59 @@ async def test_events_cross_processes(pair: tuple[Server, Server]) -> None:
 async def test_readyz_checks_redis(pair: tuple[Server, Server]) -> None:
     async with httpx.AsyncClient(base_url=pair[0].base_url) as http:
         assert (await http.get("/readyz")).json() == {"status": "ok"}
+
+
+async def _shared_room(a: Server, b: Server) -> tuple[Actor, Actor, str]:
+    """alice (signed up on A) owns a room that bob (on B) has joined."""
+    alice, bob = await _sign_up(a, "alice"), await _sign_up(b, "bob")
+    async with httpx.AsyncClient(base_url=a.base_url) as http:
+        room = (await http.post("/api/rooms", json={"name": "x"}, headers=alice.headers)).json()
+        invite = await http.post(
+            "/api/invites", json={"room_id": room["id"]}, headers=alice.headers
+        )
+        resp = await http.post(f"/api/invites/{invite.json()['token']}/accept", headers=bob.headers)
+        assert resp.status_code == 200
+    return alice, bob, room["id"]
+
+
+async def test_cancel_from_another_process_stops_the_answer(
+    pair: tuple[Server, Server], provider: GatedOpenRouter
+) -> None:
+    a, b = pair
+    alice, bob, room_id = await _shared_room(a, b)
+    gate = Gate()
+    provider.queue(held_text("Partial", gate, " never sent."))
+    alice_ws, bob_ws = await alice.socket(join=(room_id,)), await bob.socket(join=(room_id,))
+    await say(alice_ws, room_id, "@ai tell me a long story")  # the answer streams on A
+    seen = {id(s): await read_until(s, "ai_stream_chunk") for s in (alice_ws, bob_ws)}
+    await bob_ws.send({"type": "cancel_ai", "room_id": room_id})  # bob is connected to B
+    for sock in (alice_ws, bob_ws):
+        (stream,) = streams(seen[id(sock)] + await read_until(sock, "ai_stream_end"))
+        assert stream.error == "Stopped by bob."
+        assert stream.message is not None and stream.message["content"] == "Partial"
+        assert stream.message["ai"]["finish_reason"] == "cancelled"
+    gate.open()
+    for sock in (alice_ws, bob_ws):
+        await sock.close()
+
+
+async def test_clear_on_another_process_ends_the_answer_without_storing(
+    pair: tuple[Server, Server], provider: GatedOpenRouter
+) -> None:
+    a, b = pair
+    alice, _bob, room_id = await _shared_room(a, b)
+    gate = Gate()
+    provider.queue(held_text("Partial", gate, " never sent."))
+    alice_ws = await alice.socket(join=(room_id,))
+    await say(alice_ws, room_id, "@ai hello")  # streams on A
+    seen = await read_until(alice_ws, "ai_stream_chunk")
+    async with httpx.AsyncClient(base_url=b.base_url) as http_b:
+        resp = await http_b.post(f"/api/rooms/{room_id}/clear", headers=alice.headers)
+        assert resp.status_code == 204
+    (stream,) = streams(seen + await read_until(alice_ws, "ai_stream_end"))
+    assert stream.message is None and stream.error == "The room was cleared."
+    gate.open()
+    async with httpx.AsyncClient(base_url=a.base_url) as http_a:
+        page = await http_a.get(f"/api/rooms/{room_id}/messages", headers=alice.headers)
+    assert page.json()["messages"] == []
+    await alice_ws.close()

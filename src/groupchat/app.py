@@ -100,6 +100,7 @@ async def start_services(settings: Settings) -> Services:
         ai=NoAi(),
     )
     services.ai = build_participant(services)
+    bus.subscribe(services.ai.on_event)  # cancel/clear/delete from other processes
     return services
 
 

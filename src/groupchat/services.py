@@ -25,6 +25,8 @@ class AiHooks(Protocol):
 
     async def stop_room(self, room_id: str, reason: str) -> None: ...
 
+    def on_event(self, event: Event) -> None: ...
+
 
 class NoAi:
     """The AI participant when it is not wired in: it never answers."""
@@ -36,6 +38,9 @@ class NoAi:
         return False
 
     async def stop_room(self, room_id: str, reason: str) -> None:
+        return None
+
+    def on_event(self, event: Event) -> None:
         return None
 
 

@@ -22,6 +22,8 @@ from groupchat.services import Services
 
 log = logging.getLogger(__name__)
 NOT_CONFIGURED = "The AI is not configured on this server (OPENROUTER_API_KEY is not set)."
+STOPPED = "The answer was stopped."
+ROOM_GONE = {"room_cleared": "The room was cleared.", "room_deleted": "The room was deleted."}
 QUEUE_FULL = "Too many questions are waiting for the AI in this room; ask again in a moment."
 
 
@@ -69,6 +71,18 @@ class Participant:
             return False
         answer.stop(reason, discard=False)
         return True
+
+    def on_event(self, event: Event) -> None:
+        """Bus events from every process: cancel requests, and clears/deletes of rooms whose
+        answer streams here (the process that cleared may not be the one streaming)."""
+        control = event.control or {}
+        if control.get("type") == "cancel_ai":
+            self.cancel(str(control.get("room_id")), str(control.get("reason") or STOPPED))
+            return
+        reason = ROOM_GONE.get(str(event.frame.get("type")))
+        room_id = event.frame.get("room_id")
+        if reason is not None and isinstance(room_id, str) and room_id in self._workers:
+            self._spawn(self.stop_room(room_id, reason))
 
     async def stop_room(self, room_id: str, reason: str) -> None:
         """Drop the queue and the current answer without storing anything ('*': every room)."""

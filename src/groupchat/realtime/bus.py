@@ -20,6 +20,7 @@ class Event:
     unjoin_user_ids: tuple[str, ...] = ()  # after delivery, these users' sockets leave the room
     unjoin_all: bool = False  # after delivery, every socket leaves the room (deleted)
     close_jti: str | None = None  # close the sockets signed in with this token (logout)
+    control: dict[str, Any] | None = None  # for every process's AI participant, not for sockets
 
 
 Handler = Callable[[Event], None]

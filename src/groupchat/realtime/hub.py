@@ -103,6 +103,8 @@ class Hub:
 
     def deliver(self, event: Event) -> None:
         """Fan an event out to the sockets it is for (called by the bus)."""
+        if event.control is not None:
+            return
         if event.close_jti is not None:
             self._close_token(event.close_jti)
             return

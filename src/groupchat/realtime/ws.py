@@ -148,7 +148,10 @@ async def _dispatch(svc: Services, conn: Connection, user: User, frame: Any) -> 
             typing = events.user_typing(frame.room_id, user, frame.is_typing)
             await svc.publish(Event(frame=typing, room_id=frame.room_id, exclude_user_id=user.id))
         elif isinstance(frame, events.CancelAi):
-            svc.ai.cancel(frame.room_id, f"Stopped by {user.display_name}.")
+            reason = f"Stopped by {user.display_name}."
+            if not svc.ai.cancel(frame.room_id, reason):  # it may stream in another process
+                control = {"type": "cancel_ai", "room_id": frame.room_id, "reason": reason}
+                await svc.publish(Event(frame={}, control=control))
 
 
 async def _check_member(svc: Services, user: User, room_id: str) -> None:
