@@ -105,11 +105,11 @@ class Settings(BaseSettings):
     @property
     def effective_log_level(self) -> str:
         """LOG_LEVEL, else the level part of RUST_LOG (`info`, `groupchat=debug,…`)."""
-        raw = self.log_level or self.rust_log or "info"
-        level = raw.split(",")[0].rpartition("=")[2].strip().upper()
-        level = {"TRACE": "DEBUG", "WARN": "WARNING"}.get(level, level)
+        name, raw = ("LOG_LEVEL", self.log_level) if self.log_level else ("RUST_LOG", self.rust_log)
+        level = (raw or "info").split(",")[0].rpartition("=")[2].strip().upper()
+        level = {"TRACE": "DEBUG", "WARN": "WARNING", "OFF": "CRITICAL"}.get(level, level)
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError(f"LOG_LEVEL must be debug, info, warning or error, got {raw!r}")
+            raise ValueError(f"{name} must be debug, info, warning, error or off, got {raw!r}")
         return level
 
     @property
@@ -192,6 +192,7 @@ def resolve_jwt_secret(settings: Settings) -> str:
     secret = secrets.token_hex(32)
     secret_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode does not apply to a file that already existed
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")
     log.warning("JWT_SECRET is not set: generated one and saved it in %s", secret_file)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import TypeGuard
 
 import jwt
 from argon2 import PasswordHasher
@@ -75,8 +76,16 @@ class Tokens:
             )
         except jwt.PyJWTError:
             raise Unauthorized("invalid or expired token") from None
-        sub, jti = claims.get("sub"), claims.get("jti")
-        if not isinstance(sub, str) or not isinstance(jti, str):
+        sub, jti, exp = claims.get("sub"), claims.get("jti"), claims.get("exp")
+        if not isinstance(sub, str) or not isinstance(jti, str) or not _is_number(exp):
             raise Unauthorized("invalid or expired token")
-        expires = datetime.fromtimestamp(claims["exp"], tz=utc_now().tzinfo)
+        try:
+            expires = datetime.fromtimestamp(exp, tz=UTC)
+        except (ValueError, OverflowError, OSError):  # a far-future exp (year > 9999)
+            raise Unauthorized("invalid or expired token") from None
         return TokenClaims(user_id=sub, jti=jti, expires_at=expires)
+
+
+def _is_number(value: object) -> TypeGuard[float]:
+    """RFC 7519 NumericDate: a JSON number (PyJWT also lets numeric strings through)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import anyio
@@ -14,6 +15,8 @@ from groupchat.schemas import Upload, User
 from groupchat.services import Services
 
 _STATUS_ERRORS: dict[int, type[AppError]] = {413: TooLarge, 415: UnsupportedMedia}
+# Exactly the names store_image makes: a ULID (Crockford base32, upper case), our extension.
+STORED_NAME = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}\.(png|jpg|gif|webp)")
 
 
 async def store_image(

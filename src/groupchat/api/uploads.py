@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, UploadFile
 from fastapi.responses import FileResponse
 
-from groupchat.actions.uploads import upload_chat_image
+from groupchat.actions.uploads import STORED_NAME, upload_chat_image
 from groupchat.deps import CurrentUser, Svc
 from groupchat.errors import NotFound, TooLarge
 from groupchat.schemas import Upload
@@ -15,7 +13,6 @@ from groupchat.schemas import Upload
 router = APIRouter(tags=["uploads"])
 
 _FOLDERS = {"avatars", "chat-images"}
-_NAME = re.compile(r"^[A-Za-z0-9]{26}\.(png|jpg|gif|webp)$")
 _TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
 
@@ -36,7 +33,7 @@ async def upload(svc: Svc, user: CurrentUser, file: UploadFile) -> Upload:
 @router.get("/uploads/{folder}/{name}", include_in_schema=False)
 async def serve_upload(svc: Svc, folder: str, name: str) -> FileResponse:
     """Only names we generated, in our two folders: no listing, no traversal."""
-    match = _NAME.match(name)
+    match = STORED_NAME.fullmatch(name)
     if folder not in _FOLDERS or match is None:
         raise NotFound("file not found")
     path = svc.upload_dir / folder / name

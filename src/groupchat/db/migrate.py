@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
@@ -22,17 +24,15 @@ def backup_sqlite(db_path: Path, backup_dir: Path, keep: int) -> Path | None:
     if not db_path.is_file() or db_path.stat().st_size == 0:
         return None
     backup_dir.mkdir(parents=True, exist_ok=True)
-    stamp = format_ts(utc_now()).replace("-", "").replace(":", "").replace(".", "")
-    target = backup_dir / f"{db_path.stem}-{stamp}.db"
-    counter = 1
-    while target.exists():  # two backups within one millisecond
-        target = backup_dir / f"{db_path.stem}-{stamp}-{counter}.db"
-        counter += 1
-    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    target = _new_backup_path(backup_dir, db_path.stem)
+    # as_uri() escapes `?`, `#` and `%` that a plain `file:` URI would misread
+    source = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         dest = sqlite3.connect(target)
         try:
             source.backup(dest)  # consistent even while another process writes (WAL)
+            # one self-contained file: opening a WAL-mode copy would litter -wal/-shm beside it
+            dest.execute("PRAGMA journal_mode=DELETE")
         finally:
             dest.close()
     finally:
@@ -42,9 +42,23 @@ def backup_sqlite(db_path: Path, backup_dir: Path, keep: int) -> Path | None:
     return target
 
 
+def _new_backup_path(backup_dir: Path, stem: str) -> Path:
+    """An unused `<stem>-<UTC timestamp>.db`."""
+    # Two backups in one millisecond: the stamp moves on by 1 ms. A counter suffix would sort
+    # before the older name, and pruning would delete the newer backup first.
+    when = utc_now()
+    while True:
+        stamp = format_ts(when).replace("-", "").replace(":", "").replace(".", "")
+        target = backup_dir / f"{stem}-{stamp}.db"
+        if not target.exists():
+            return target
+        when += timedelta(milliseconds=1)
+
+
 def prune_backups(backup_dir: Path, stem: str, keep: int) -> None:
     """Delete all but the `keep` newest backups of `stem` (names sort by time)."""
-    backups = sorted(backup_dir.glob(f"{stem}-*.db"))
+    pattern = re.compile(re.escape(stem) + r"-\d{8}T\d{9}Z\.db")
+    backups = sorted(p for p in backup_dir.iterdir() if pattern.fullmatch(p.name))
     for old in backups[: max(0, len(backups) - keep)]:
         old.unlink(missing_ok=True)
 
