@@ -26,10 +26,15 @@ def _clean_text(value: str) -> str:
     return value
 
 
+_INVISIBLE = {"Cf", "Cc", "Zs", "Zl", "Zp", "Mn", "Me"}
+
+
 def _single_line(value: str) -> str:
     value = _clean_text(value).strip()
     if any(unicodedata.category(ch) in {"Zl", "Zp"} or ch in "\r\n\t" for ch in value):
         raise ValueError("must be a single line")
+    if value and all(unicodedata.category(ch) in _INVISIBLE for ch in value):
+        raise ValueError("must contain a visible character")
     return value
 
 
@@ -62,8 +67,8 @@ class RegisterIn(Input):
 
 
 class LoginIn(Input):
-    username: Annotated[str, StringConstraints(max_length=64)]
-    password: Annotated[str, StringConstraints(max_length=256)]
+    username: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+    password: Annotated[Text, StringConstraints(min_length=1, max_length=256)]
 
 
 class ProfileUpdate(Input):

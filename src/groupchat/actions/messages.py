@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import events
 from groupchat.actions.access import member_room, strict_member_room, visible_room
+from groupchat.actions.uploads import STORED_NAME
 from groupchat.errors import BadRequest, Invalid, NotFound
 from groupchat.hashchain import message_hash
 from groupchat.ids import format_ts, new_id, utc_now
@@ -20,7 +20,6 @@ from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
 
 CHAT_IMAGE_PREFIX = "/uploads/chat-images/"
-_IMAGE_NAME = re.compile(r"^[A-Za-z0-9]{26}\.(png|jpg|gif|webp)$")
 
 
 async def send_message(
@@ -123,7 +122,7 @@ def _check_content(svc: Services, content: str, image_url: str | None) -> str:
 
 def _is_stored_chat_image(svc: Services, image_url: str) -> bool:
     name = image_url.removeprefix(CHAT_IMAGE_PREFIX)
-    if name == image_url or not _IMAGE_NAME.match(name):
+    if name == image_url or not STORED_NAME.fullmatch(name):
         return False
     return (svc.upload_dir / "chat-images" / name).is_file()
 
