@@ -773,3 +773,26 @@ async def test_a_token_in_the_query_string_does_not_sign_in_http(
     http, server: Server, alice: Actor
 ) -> None:
     assert_error(await http.get(f"/api/auth/me?token={alice.token}"), 401)
+
+
+async def test_username_can_change_through_the_profile(
+    http: httpx.AsyncClient, server: Server, alice: Actor, bob: Actor
+) -> None:
+    resp = await http.patch(
+        "/api/auth/profile", json={"username": "Alice.New"}, headers=alice.headers
+    )
+    assert resp.status_code == 200 and resp.json()["username"] == "Alice.New"
+    me = await http.get("/api/auth/me", headers=alice.headers)
+    assert me.json()["username"] == "Alice.New"
+    # bob may not take it in any case, nor pass an invalid one; nothing changes
+    for name, status in (("alice.new", 409), ("ALICE.NEW", 409), ("no", 422), ("bad name", 422)):
+        resp = await http.patch("/api/auth/profile", json={"username": name}, headers=bob.headers)
+        assert resp.status_code == status, (name, resp.text)
+    async with server.services.db.read() as conn:
+        rows = (await conn.execute(sa.select(users.c.username, users.c.username_key))).all()
+    assert sorted(tuple(r) for r in rows) == [("Alice.New", "alice.new"), ("bob", "bob")]
+    # the old name is free again and the new one signs in (case-insensitively)
+    resp = await http.post(
+        "/api/auth/register", json={"username": "alice", "password": "password9"}
+    )
+    assert resp.status_code == 201

@@ -72,7 +72,8 @@ class LoginIn(Input):
 
 
 class ProfileUpdate(Input):
-    display_name: DisplayName = None  # type: ignore[assignment]  # omitted: unchanged
+    username: Username = None  # type: ignore[assignment]  # omitted: unchanged
+    display_name: DisplayName = None  # type: ignore[assignment]
     bio: Bio | None = None
 
 

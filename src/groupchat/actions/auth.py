@@ -70,11 +70,15 @@ async def logout(svc: Services, claims: TokenClaims) -> None:
 
 
 async def update_profile(svc: Services, user: User, body: ProfileUpdate) -> User:
-    """Change display name and/or bio (fields left out stay as they are)."""
+    """Change username, display name and/or bio (fields left out stay as they are)."""
     values = body.model_dump(include=body.model_fields_set)
+    if "username" in values:
+        values["username_key"] = values["username"].lower()
     async with svc.db.write() as conn:
         updated = await user_store.update_user(conn, user.id, **values)
     if updated is None:
+        if "username" in values:
+            raise Conflict("that username is taken")
         raise Unauthorized("account no longer exists")
     return updated
 
