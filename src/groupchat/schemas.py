@@ -231,6 +231,11 @@ class InvitePreview(BaseModel):
     expires_at: str | None
 
 
+class NostrChallenge(BaseModel):
+    challenge: str
+    expires_at: str
+
+
 class NostrInvite(BaseModel):
     room_id: str
     pubkey: str

@@ -7,7 +7,6 @@ import secrets
 from collections.abc import Iterator
 from datetime import timedelta
 
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import nostr
@@ -16,7 +15,7 @@ from groupchat.actions.invites import _may_invite
 from groupchat.actions.rooms import publish_member_joined
 from groupchat.errors import Conflict, Forbidden, Invalid, Unauthorized
 from groupchat.ids import format_ts, new_id, utc_now
-from groupchat.schemas import AuthOut, NostrInvite, NostrInviteCreate, User
+from groupchat.schemas import AuthOut, NostrChallenge, NostrInvite, NostrInviteCreate, User
 from groupchat.services import Services
 from groupchat.store import invites as invite_store
 from groupchat.store import rooms as room_store
@@ -30,13 +29,6 @@ KEY_TAKEN = "this Nostr key belongs to another account"
 # must not reach the database (a lone surrogate cannot even be encoded for it).
 _CHALLENGE_SHAPE = re.compile("[0-9a-f]{64}")
 _USERNAME_ATTEMPTS = 20
-
-
-class NostrChallenge(BaseModel):
-    """The answer of POST /api/auth/nostr/challenge."""
-
-    challenge: str
-    expires_at: str
 
 
 async def issue_challenge(svc: Services) -> NostrChallenge:

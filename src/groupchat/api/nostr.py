@@ -5,9 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from groupchat.actions import nostr
-from groupchat.actions.nostr import NostrChallenge
 from groupchat.deps import CurrentUser, Svc
-from groupchat.schemas import AuthOut, NostrEventIn, NostrInvite, NostrInviteCreate, User
+from groupchat.schemas import (
+    AuthOut,
+    NostrChallenge,
+    NostrEventIn,
+    NostrInvite,
+    NostrInviteCreate,
+    User,
+)
 
 router = APIRouter(tags=["nostr"])
 
