@@ -9,7 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_support import (
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+
+from e2e.e2e_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     DESKTOP,
@@ -20,8 +22,6 @@ from e2e_support import (
     register_api,
     unique,
 )
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
-
 from fakes.openrouter import FakeOpenRouter
 from fakes.tavily import FakeTavily
 

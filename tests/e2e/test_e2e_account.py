@@ -12,8 +12,9 @@ from typing import Any
 import coincurve
 import httpx
 import pytest
-from e2e_support import Person, ServerProcess, png_bytes
 from playwright.sync_api import Page, expect
+
+from e2e.e2e_support import Person, ServerProcess, png_bytes
 
 pytestmark = pytest.mark.e2e
 

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from e2e_support import Fakes, Person, ServerProcess, add_member, create_room, open_room
 from playwright.sync_api import expect
 
+from e2e.e2e_support import Fakes, Person, ServerProcess, add_member, create_room, open_room
 from fakes.openrouter import (
     Comment,
     Data,

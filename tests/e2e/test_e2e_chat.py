@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_support import (
+from playwright.sync_api import Page, expect
+
+from e2e.e2e_support import (
     PASSWORD,
     Person,
     ServerProcess,
@@ -18,7 +20,6 @@ from e2e_support import (
     png_bytes,
     unique,
 )
-from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.e2e
 

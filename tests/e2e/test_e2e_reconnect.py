@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from e2e_support import Person, ServerProcess, add_member, create_room, open_room, post_message
 from playwright.sync_api import expect
+
+from e2e.e2e_support import Person, ServerProcess, add_member, create_room, open_room, post_message
 
 pytestmark = pytest.mark.e2e
 

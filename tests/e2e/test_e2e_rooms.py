@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable
 
 import pytest
-from e2e_support import Person, ServerProcess, add_member, create_room, open_room, post_message
 from playwright.sync_api import expect
+
+from e2e.e2e_support import Person, ServerProcess, add_member, create_room, open_room, post_message
 
 pytestmark = pytest.mark.e2e
 

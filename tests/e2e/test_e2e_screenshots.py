@@ -15,7 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from e2e_support import (
+from PIL import Image, ImageDraw
+from playwright.sync_api import expect
+
+from e2e.e2e_support import (
     PHONE,
     Fakes,
     Person,
@@ -25,9 +28,6 @@ from e2e_support import (
     open_room,
     post_message,
 )
-from PIL import Image, ImageDraw
-from playwright.sync_api import expect
-
 from fakes.openrouter import text_reply, tool_call_reply, usage_dict
 
 pytestmark = pytest.mark.e2e
