@@ -409,7 +409,8 @@ async def test_bob_edits_only_his_own_profile(
         {"bio": ["b"]},
         {"bio": "nul\u0000"},
         {"display_name": "New Name", "avatar_url": "/uploads/avatars/x.png"},
-        {"username": "mallory"},
+        {"username": "x"},
+        {"display_name": "New Name", "username": None},
         {"display_name": "New Name", "nostr_pubkey": "ab" * 32},
     ],
 )
