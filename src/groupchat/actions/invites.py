@@ -93,10 +93,11 @@ async def revoke_invite(svc: Services, user: User, token: str) -> None:
         invite = await invite_store.get_invite(conn, token)
         if invite is None:
             raise NotFound(INVITE_NOT_FOUND)
-        role = await room_store.get_role(conn, invite.room_id, user.id)
-        if role is None:
-            raise NotFound(INVITE_NOT_FOUND)
-        if invite.created_by != user.id and role not in ("owner", "admin"):
+        try:  # a room the caller cannot see hides its invites too (API.md: no leaks)
+            room = await visible_room(conn, invite.room_id, user.id)
+        except NotFound:
+            raise NotFound(INVITE_NOT_FOUND) from None
+        if invite.created_by != user.id and room.my_role not in ("owner", "admin"):
             raise Forbidden("only its creator or the room's owner/admins may revoke an invite")
         await invite_store.revoke_invite(conn, token)
 

@@ -47,10 +47,12 @@ async def update_room(svc: Services, user: User, room_id: str, body: RoomUpdate)
         await _check_model(svc, values["ai_model"])
     async with svc.db.write() as conn:
         await managed_room(conn, room_id, user.id)
-        await room_store.update_room(conn, room_id, **values)
+        if values:  # an empty UPDATE is a syntax error; an empty PATCH changes nothing
+            await room_store.update_room(conn, room_id, **values)
         room = await room_store.get_room(conn, room_id, user.id)
     assert room is not None
-    await svc.publish(Event(frame=events.room_updated(room), room_id=room_id))
+    if values:
+        await svc.publish(Event(frame=events.room_updated(room), room_id=room_id))
     return room
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.db.tables import invites, nostr_invites
 from groupchat.schemas import Invite
+from groupchat.store.rooms import storable
 
 
 def _to_invite(row: Any) -> Invite:
@@ -34,6 +35,8 @@ async def insert_invite(conn: AsyncConnection, **values: Any) -> Invite:
 
 async def get_invite(conn: AsyncConnection, token: str) -> Invite | None:
     """A live (not revoked) invite by token, whatever its expiry."""
+    if not storable(token):
+        return None
     query = invites.select().where(invites.c.token == token, invites.c.revoked.is_(False))
     row = (await conn.execute(query)).first()
     return _to_invite(row) if row else None

@@ -22,6 +22,11 @@ _member_count = (
 ROOM_FIELDS = ("name", "description", "is_public", "ai_mode", "ai_model", "ai_system_prompt")
 
 
+def storable(value: str) -> bool:
+    """False for a string no row can hold (PostgreSQL text refuses NUL): it names nothing."""
+    return "\x00" not in value
+
+
 def _room_query(user_id: str | None) -> sa.Select[Any]:
     my_role = (
         sa.select(room_members.c.role)
@@ -57,6 +62,8 @@ async def insert_room(
 
 async def get_room(conn: AsyncConnection, room_id: str, user_id: str | None) -> Room | None:
     """The room with the caller's role (None role for non-members)."""
+    if not storable(room_id):
+        return None
     row = (await conn.execute(_room_query(user_id).where(rooms.c.id == room_id))).first()
     return _to_room(row) if row else None
 
@@ -82,6 +89,8 @@ async def delete_room(conn: AsyncConnection, room_id: str) -> None:
 
 
 async def get_role(conn: AsyncConnection, room_id: str, user_id: str) -> Role | None:
+    if not (storable(room_id) and storable(user_id)):
+        return None
     query = sa.select(room_members.c.role).where(
         room_members.c.room_id == room_id, room_members.c.user_id == user_id
     )
