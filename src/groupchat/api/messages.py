@@ -13,7 +13,7 @@ from groupchat.schemas import Message, MessageCreate, MessagePage
 router = APIRouter(tags=["messages"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-Cursor = Annotated[str | None, Query(max_length=64)]
+Cursor = Annotated[str | None, Query(max_length=64, pattern="^[0-9A-Za-z]+$")]  # a message id
 
 
 @router.get("/api/rooms/{room_id}/messages")
