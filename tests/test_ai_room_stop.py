@@ -199,12 +199,6 @@ async def until(condition: Callable[[], bool], timeout: float = 5) -> None:
 @pytest.mark.skipif(
     TEST_DATABASE_URL is not None, reason="ordered through SQLite's in-process write lock"
 )
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: actions/rooms.py clear_room deletes the messages before it stops the AI, "
-    "so an answer that finishes in between is stored in the cleared room",
-)
 async def test_an_answer_finishing_during_a_clear_is_not_stored(
     http: httpx.AsyncClient, server: Server, provider: GatedOpenRouter, alice: Actor
 ) -> None:

@@ -58,11 +58,14 @@ async def update_room(svc: Services, user: User, room_id: str, body: RoomUpdate)
 
 async def delete_room(svc: Services, user: User, room_id: str) -> None:
     """Delete the room and everything in it (owner only)."""
+    async with svc.db.read() as conn:
+        await owned_room(conn, room_id, user.id)
+    # Stop the AI first, so no answer can be stored between the delete and the stop.
+    await svc.ai.stop_room(room_id, "The room was deleted.")
     async with svc.db.write() as conn:
         await owned_room(conn, room_id, user.id)
         member_ids = await room_store.member_ids(conn, room_id)
         await room_store.delete_room(conn, room_id)
-    await svc.ai.stop_room(room_id, "The room was deleted.")
     frame = events.room_deleted(room_id)
     await svc.publish(
         Event(frame=frame, room_id=room_id, user_ids=tuple(member_ids), unjoin_all=True)
@@ -71,11 +74,14 @@ async def delete_room(svc: Services, user: User, room_id: str) -> None:
 
 async def clear_room(svc: Services, user: User, room_id: str) -> None:
     """Delete every message (owner/admin); the chain starts again from null."""
+    async with svc.db.read() as conn:
+        await managed_room(conn, room_id, user.id)
+    # Stop the AI first, so no answer can be stored between the clear and the stop.
+    await svc.ai.stop_room(room_id, "The room was cleared.")
     async with svc.db.write() as conn:
         await managed_room(conn, room_id, user.id)
         await message_store.delete_room_messages(conn, room_id)
         await room_store.update_room(conn, room_id, head_hash=None)
-    await svc.ai.stop_room(room_id, "The room was cleared.")
     await svc.publish(Event(frame=events.room_cleared(room_id), room_id=room_id))
 
 
