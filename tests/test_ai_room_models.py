@@ -4,6 +4,7 @@ that accept only models the provider knows."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from ai_fixtures import *  # noqa: F403  (the fixtures: provider, tavily, settings, ...)
 from ai_fixtures import GatedOpenRouter
@@ -18,6 +19,7 @@ async def test_models_come_from_the_provider_list(
     assert resp.status_code == 200
     assert resp.json() == {
         "default": VISION_MODEL,
+        "ai_name": "ai",
         "models": [  # the image-output model is left out: it cannot write a chat answer
             {
                 "id": VISION_MODEL,
@@ -63,6 +65,7 @@ async def test_the_default_alone_when_the_provider_list_fails(
     assert resp.status_code == 200
     assert resp.json() == {
         "default": VISION_MODEL,
+        "ai_name": "ai",
         "models": [
             {
                 "id": VISION_MODEL,
@@ -116,3 +119,9 @@ async def test_any_model_is_accepted_while_the_list_is_unavailable(
         f"/api/rooms/{room['id']}", json={"ai_model": "acme/other-2"}, headers=alice.headers
     )
     assert resp.status_code == 200 and resp.json()["ai_model"] == "acme/other-2"
+
+
+@pytest.mark.parametrize("ai_overrides", [{"ai_name": "helper"}])
+async def test_the_model_list_names_the_ai(http: httpx.AsyncClient, alice: Actor) -> None:
+    resp = await http.get("/api/models", headers=alice.headers)
+    assert resp.json()["ai_name"] == "helper"

@@ -28,6 +28,7 @@ class Model(BaseModel):
 class ModelList(BaseModel):
     default: str
     models: list[Model]
+    ai_name: str  # what `@` addresses the AI with (AI_NAME)
 
 
 @router.get("/api/models")
@@ -35,4 +36,6 @@ async def list_models(svc: Svc, _user: CurrentUser) -> ModelList:
     default = svc.settings.ai_default_model
     catalog = getattr(svc.ai, "catalog", None)
     models = (await catalog.list())[0] if catalog is not None else [fallback_entry(default)]
-    return ModelList.model_validate({"default": default, "models": models})
+    return ModelList.model_validate(
+        {"default": default, "models": models, "ai_name": svc.settings.ai_name}
+    )

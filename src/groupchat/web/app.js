@@ -1,6 +1,6 @@
 // Entry point: restores the session, renders the shell, routes, and wires the socket to the store.
 import { api, getToken, onUnauthorized, setToken } from './api.js';
-import { refreshRooms, signOut } from './actions.js';
+import { loadModels, refreshRooms, signOut } from './actions.js';
 import { showAuth } from './auth.js';
 import { closeView, showRoom } from './chat.js';
 import { h } from './dom.js';
@@ -69,6 +69,11 @@ function renderShell() {
 
 async function startSession(user) {
   state.me = user;
+  loadModels()
+    .then((m) => {
+      state.aiName = m.ai_name || state.aiName;
+    })
+    .catch(() => {});
   try {
     await refreshRooms();
   } catch {

@@ -14,7 +14,8 @@ import { typingText } from './typing.js';
 import { openRoomSettings } from './settings.js';
 
 const PAGE = 50;
-const AI_HINTS = { mention: 'Mention @ai to ask the AI.', always: 'The AI answers every message.', off: '' };
+const aiHint = (mode) =>
+  ({ mention: `Mention @${state.aiName} to ask the AI.`, always: 'The AI answers every message.' })[mode] || '';
 const GROUP_MS = 5 * 60 * 1000;
 let view = null;
 
@@ -96,7 +97,7 @@ function renderTop() {
         { class: 'intro' },
         h('span', { class: 'intro-icon', 'aria-hidden': 'true' }, icon('chat')),
         h('h3', { text: `Welcome to ${room.name}` }),
-        h('p', { text: `This is the beginning of the conversation. ${AI_HINTS[room.ai_mode] || ''}` }),
+        h('p', { text: `This is the beginning of the conversation. ${aiHint(room.ai_mode)}` }),
       ),
     );
   } else view.top.replaceChildren();

@@ -122,7 +122,7 @@ function openCreate() {
   const pub = h('input', { type: 'checkbox' });
   const mode = select(
     [
-      ['mention', 'When mentioned (@ai)'],
+      ['mention', `When mentioned (@${state.aiName})`],
       ['always', 'Every message'],
       ['off', 'Never (AI off)'],
     ],

@@ -10,6 +10,7 @@ export const state = {
   aiErrors: new Map(),
   current: null,
   models: null,
+  aiName: 'ai', // AI_NAME, from GET /api/models
 };
 
 /** Notify views: 'rooms', 'messages', 'reset', 'pending', 'stream', 'typing', 'me', 'signedout'. */
