@@ -242,7 +242,9 @@ async def create_room(http: httpx.AsyncClient, owner: Actor, **fields: Any) -> d
     return room
 
 
-async def add_member(http: httpx.AsyncClient, room: dict[str, Any], admin: Actor, who: Actor) -> None:
+async def add_member(
+    http: httpx.AsyncClient, room: dict[str, Any], admin: Actor, who: Actor
+) -> None:
     """Bring `who` into the room through an invite created by `admin`."""
     resp = await http.post("/api/invites", json={"room_id": room["id"]}, headers=admin.headers)
     assert resp.status_code == 201, resp.text

@@ -11,7 +11,9 @@ async def test_two_clients_see_each_other(http, alice: Actor, bob: Actor) -> Non
     await a.send({"type": "typing", "room_id": room["id"], "is_typing": True})
     typing = await b.expect("user_typing")
     assert typing["user"]["username"] == "alice" and typing["is_typing"] is True
-    await a.send({"type": "send_message", "room_id": room["id"], "content": "hi **bob**", "client_id": "c1"})
+    await a.send(
+        {"type": "send_message", "room_id": room["id"], "content": "hi **bob**", "client_id": "c1"}
+    )
     got_a = await a.expect("new_message")
     got_b = await b.expect("new_message")
     assert got_a["client_id"] == "c1" and "client_id" not in got_b
