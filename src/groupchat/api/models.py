@@ -5,29 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from groupchat.ai.models import fallback_entry
+from groupchat.ai.models import ModelInfo, fallback_entry
 from groupchat.deps import CurrentUser, Svc
 
 router = APIRouter(tags=["ai"])
 
 
-class Pricing(BaseModel):
-    prompt: str | None
-    completion: str | None
-
-
-class Model(BaseModel):
-    id: str
-    name: str
-    context_length: int | None
-    pricing: Pricing
-    supports_images: bool
-    supports_tools: bool
-
-
 class ModelList(BaseModel):
     default: str
-    models: list[Model]
+    models: list[ModelInfo]
     ai_name: str  # what `@` addresses the AI with (AI_NAME)
 
 

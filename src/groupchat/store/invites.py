@@ -42,16 +42,20 @@ async def get_invite(conn: AsyncConnection, token: str) -> Invite | None:
     return _to_invite(row) if row else None
 
 
+def _usable(now: str) -> sa.ColumnElement[bool]:
+    """Not revoked, not expired, not used up."""
+    return sa.and_(
+        invites.c.revoked.is_(False),
+        sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now),
+        sa.or_(invites.c.max_uses.is_(None), invites.c.uses < invites.c.max_uses),
+    )
+
+
 async def list_active(conn: AsyncConnection, room_id: str, now: str) -> list[Invite]:
     """Invites that can still be used, newest first."""
     query = (
         invites.select()
-        .where(
-            invites.c.room_id == room_id,
-            invites.c.revoked.is_(False),
-            sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now),
-            sa.or_(invites.c.max_uses.is_(None), invites.c.uses < invites.c.max_uses),
-        )
+        .where(invites.c.room_id == room_id, _usable(now))
         .order_by(invites.c.created_at.desc())
     )
     return [_to_invite(row) for row in (await conn.execute(query)).all()]
@@ -61,12 +65,7 @@ async def use_invite(conn: AsyncConnection, token: str, now: str) -> bool:
     """Count one use if the invite is still valid (atomic); False if it is not."""
     result = await conn.execute(
         invites.update()
-        .where(
-            invites.c.token == token,
-            invites.c.revoked.is_(False),
-            sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now),
-            sa.or_(invites.c.max_uses.is_(None), invites.c.uses < invites.c.max_uses),
-        )
+        .where(invites.c.token == token, _usable(now))
         .values(uses=invites.c.uses + 1)
     )
     return result.rowcount == 1
