@@ -31,8 +31,8 @@ test-e2e: setup browser
 	$(BIN)/pytest -q -m e2e -p no:cacheprovider tests/e2e
 
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 format: setup

@@ -14,6 +14,15 @@ export function section(title, ...content) {
 }
 
 /** A <select> from [value, label] pairs. */
+/** The room AI modes as [value, label] pairs for a select. */
+export function aiModes() {
+  return [
+    ['mention', `When mentioned (@${state.aiName})`],
+    ['always', 'Every message'],
+    ['off', 'Never (AI off)'],
+  ];
+}
+
 export function select(options, value) {
   const el = h(
     'select',

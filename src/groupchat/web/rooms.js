@@ -3,7 +3,7 @@ import { api } from './api.js';
 import { createRoom, joinPublicRoom, signOut } from './actions.js';
 import { h, avatar, nameOf, srOnly, iconButton, field, checkField, modal, toast, shortWhen } from './dom.js';
 import { icon } from './icons.js';
-import { select } from './members.js';
+import { aiModes, select } from './members.js';
 import { openProfile } from './profile.js';
 import { navigate } from './router.js';
 import { state, on, roomData, sortedRooms } from './store.js';
@@ -120,14 +120,7 @@ function openCreate() {
   const name = h('input', { type: 'text', required: true, maxlength: '100', autocomplete: 'off' });
   const desc = h('textarea', { rows: '2', maxlength: '1000' });
   const pub = h('input', { type: 'checkbox' });
-  const mode = select(
-    [
-      ['mention', `When mentioned (@${state.aiName})`],
-      ['always', 'Every message'],
-      ['off', 'Never (AI off)'],
-    ],
-    'mention',
-  );
+  const mode = select(aiModes(), 'mention');
   const error = h('p', { class: 'form-error', role: 'alert' });
   const submit = h('button', { type: 'submit', class: 'btn primary', text: 'Create room' });
   const form = h(

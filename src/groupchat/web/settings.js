@@ -1,14 +1,9 @@
 // Room settings dialog: about/AI settings (owner/admin), invites, members, leave/clear/delete.
 import { clearRoom, deleteRoom, fetchRoom, leaveRoom, loadModels, updateRoom } from './actions.js';
 import { h, modal, field, checkField, toast, confirmDialog } from './dom.js';
-import { inviteSection, membersSection, section, select } from './members.js';
-import { canManage, state } from './store.js';
+import { aiModes, inviteSection, membersSection, section, select } from './members.js';
+import { canManage } from './store.js';
 
-const AI_MODES = () => [
-  ['mention', `When mentioned (@${state.aiName})`],
-  ['always', 'Every message'],
-  ['off', 'Never (AI off)'],
-];
 
 /** Provider pricing is USD per token (a string): show USD per 1M tokens. */
 export function perMillion(value) {
@@ -63,7 +58,7 @@ function aboutForm(room) {
   const name = h('input', { type: 'text', required: true, maxlength: '100', value: room.name });
   const desc = h('textarea', { rows: '2', maxlength: '1000', value: room.description || '' });
   const pub = h('input', { type: 'checkbox', checked: room.is_public });
-  const mode = select(AI_MODES(), room.ai_mode);
+  const mode = select(aiModes(), room.ai_mode);
   const model = h('select', {}, h('option', { value: room.ai_model || '', text: 'Loading models…' }));
   const info = h('p', { class: 'hint', 'aria-live': 'polite' });
   const prompt = h('textarea', { rows: '4', maxlength: '8000', value: room.ai_system_prompt || '' });
@@ -109,7 +104,7 @@ function aboutForm(room) {
 }
 
 function aboutView(room) {
-  const mode = AI_MODES().find(([v]) => v === room.ai_mode);
+  const mode = aiModes().find(([v]) => v === room.ai_mode);
   return [
     h('p', { text: room.description || 'No description.' }),
     h('p', {
