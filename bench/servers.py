@@ -121,6 +121,7 @@ def groupchat_env(workdir: Path, port: int, send_queue: int) -> dict[str, str]:
         "LOG_LEVEL": "warning",
         "ARGON2_TIME_COST": "1",
         "ARGON2_MEMORY_KIB": "8192",
+        "AUTH_RATE_PER_MINUTE": "0",
         "WS_SEND_QUEUE": str(send_queue),
     }
 

@@ -21,6 +21,7 @@ from groupchat.db.engine import Database
 from groupchat.db.migrate import backup_sqlite, upgrade
 from groupchat.errors import AppError
 from groupchat.middleware import MULTIPART_OVERHEAD, BodyLimit, SecurityHeaders
+from groupchat.ratelimit import AuthRateLimit
 from groupchat.realtime.hub import Hub
 from groupchat.realtime.redis_bus import make_bus
 from groupchat.realtime.ws import websocket_endpoint
@@ -148,6 +149,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         return settings.max_json_bytes
 
     app.add_middleware(BodyLimit, limit_for=limit_for)
+    app.add_middleware(AuthRateLimit, per_minute=settings.auth_rate_per_minute)
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

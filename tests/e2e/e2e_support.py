@@ -75,6 +75,7 @@ class ServerProcess:
             "LOG_LEVEL": "warning",
             "ARGON2_TIME_COST": "1",
             "ARGON2_MEMORY_KIB": "8192",
+            "AUTH_RATE_PER_MINUTE": "0",
             "OPENROUTER_API_KEY": "test-key",
             "OPENROUTER_BASE_URL": self.fakes.openrouter.base_url,
             "AI_DEFAULT_MODEL": "openai/gpt-4o",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -16,6 +15,7 @@ from groupchat.actions.auth import authenticate
 from groupchat.actions.messages import send_message
 from groupchat.config import origin_of
 from groupchat.errors import AppError
+from groupchat.ratelimit import RateLimit
 from groupchat.realtime.bus import Event
 from groupchat.realtime.hub import CLOSE_UNAUTHORIZED, Connection
 from groupchat.schemas import User
@@ -26,23 +26,6 @@ CLOSE_TOO_BIG = 1009
 FRAMES_PER_SECOND, FRAME_BURST = 5, 30
 # The web client sends join_room for every room at once on each (re)connect.
 JOINS_PER_SECOND, JOIN_BURST = 20, 200
-
-
-class RateLimit:
-    """A token bucket: `rate` frames per second, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.stamp = float(burst), time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class FrameBudget:
