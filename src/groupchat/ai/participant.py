@@ -112,6 +112,8 @@ class Participant:
         finally:
             self._current.pop(room_id, None)
             self._workers.pop(room_id, None)
+            if not self._queues.get(room_id):
+                self._queues.pop(room_id, None)
 
     async def _refuse(self, room: Room) -> None:
         stream_id = new_id()
