@@ -53,15 +53,15 @@ FAULTS = {
     ),
     "dropped": Fault(text_then("Hal", Drop()), ("closed the connection",), partial="Hal"),
     "first-token-timeout": Fault(
-        StreamReply([Comment(), Sleep(1.0), Data(chunk({"content": "late"}))]),
+        StreamReply([Comment(), Sleep(3.0), Data(chunk({"content": "late"}))]),
         ("first token",),
-        settings={"ai_first_token_timeout": 0.3},
+        settings={"ai_first_token_timeout": 1.0},  # generous: the next answer must beat it
     ),
     "idle-timeout": Fault(
-        text_then("Slow", Sleep(1.0), Data(chunk({"content": " and late"}))),
-        ("0.3 s",),
+        text_then("Slow", Sleep(3.0), Data(chunk({"content": " and late"}))),
+        ("nothing for 1 s",),
         partial="Slow",
-        settings={"ai_idle_timeout": 0.3},
+        settings={"ai_idle_timeout": 1.0},
     ),
 }
 
