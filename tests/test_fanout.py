@@ -218,3 +218,20 @@ async def test_a_full_outbox_closes_that_socket_only() -> None:
     assert fine.closed_with is None and conns[0].closed and not conns[1].closed
     for conn in conns:
         await hub.unregister(conn)
+
+
+async def test_a_socket_that_catches_up_gets_every_frame_in_order() -> None:
+    """Frames are written straight through; while one write waits, the rest queue behind it."""
+    hub = Hub()
+    slow = Recorder(stall=True)
+    conn = connect(hub, "B", slow, queue_size=8)
+    hub.join(conn, "room")
+    for i in range(3):  # the first write waits on the socket, the next two queue
+        hub.deliver(Event(frame={"type": "n", "i": i}, room_id="room"))
+    slow._gate.set()  # the reader catches up
+    await slow.wait_for(3)
+    hub.deliver(Event(frame={"type": "n", "i": 3}, room_id="room"))  # straight through again
+    await slow.wait_for(4)
+    assert [json.loads(t)["i"] for t in slow.texts] == [0, 1, 2, 3]
+    assert not conn.closed
+    await hub.unregister(conn)

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
+from collections.abc import Coroutine
+from typing import Any
 
 from starlette.websockets import WebSocket
 
@@ -19,7 +21,10 @@ CLOSE_UNAUTHORIZED = 4401
 
 
 class Connection:
-    """One socket with a bounded outbox drained by a single writer task."""
+    """One socket. Frames are written straight through while the socket keeps up; once a
+    write has to wait, later frames queue in a bounded outbox drained by one writer task
+    (DESIGN.md: write-through is cheapest when sparse, the outbox keeps a stalled reader
+    from freezing the room)."""
 
     def __init__(self, ws: WebSocket, user_id: str, jti: str, queue_size: int) -> None:
         self.ws = ws
@@ -27,15 +32,19 @@ class Connection:
         self.jti = jti
         self.rooms: set[str] = set()
         self._outbox: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        self._writer: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None  # alive only while backlogged
+        self._closer: asyncio.Task[None] | None = None
         self.closed = False
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._drain())
+        """Nothing to start: the writer task exists only while the socket is backlogged."""
 
     def send(self, text: str) -> None:
-        """Queue a frame; a socket whose outbox is full is closed instead of slowing the room."""
+        """Write now if nothing is pending, else queue; a full outbox closes the socket."""
         if self.closed:
+            return
+        if self._writer is None:
+            self._write_through(text)
             return
         try:
             self._outbox.put_nowait(text)
@@ -43,10 +52,35 @@ class Connection:
             log.info("closing a socket of user %s: it cannot keep up", self.user_id)
             self.close_soon(CLOSE_TOO_SLOW, "too slow")
 
+    def _write_through(self, text: str) -> None:
+        # Run the ASGI send by hand: while the transport is writable it completes without
+        # suspending, saving a queue hop and a task wake-up per frame and socket.
+        write = self.ws.send_text(text)
+        try:
+            waiting_on = write.send(None)
+        except StopIteration:
+            return
+        except Exception:  # the peer went away; the reader loop notices and unregisters
+            self.closed = True
+            return
+        self._writer = asyncio.create_task(self._finish_then_drain(write, waiting_on))
+
+    async def _finish_then_drain(self, write: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        try:
+            await _resume(write, waiting_on)
+            while not self._outbox.empty():
+                await self.ws.send_text(self._outbox.get_nowait())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.closed = True
+        finally:
+            self._writer = None
+
     def close_soon(self, code: int, reason: str = "") -> None:
         if not self.closed:
             self.closed = True
-            asyncio.get_running_loop().create_task(self._close(code, reason))
+            self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         if self._writer is not None:
@@ -54,23 +88,33 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.ws.close(code, reason)
 
-    async def _drain(self) -> None:
-        try:
-            while True:
-                text = await self._outbox.get()
-                await self.ws.send_text(text)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the peer went away; the reader loop notices and unregisters
-            self.closed = True
-
     async def stop(self) -> None:
         """Stop the writer (the socket is gone)."""
         self.closed = True
-        if self._writer is not None:
-            self._writer.cancel()
+        writer = self._writer
+        if writer is not None:
+            writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._writer
+                await writer
+
+
+async def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Drive a coroutine that suspended on `waiting_on` to its end (what a Task would do)."""
+    while True:
+        if waiting_on is not None:
+            # What Task.__step does with a yielded future before it waits on it.
+            waiting_on._asyncio_future_blocking = False
+        try:
+            # A failed future is fine here: the coroutine reads its result when resumed.
+            with contextlib.suppress(Exception):
+                await (asyncio.sleep(0) if waiting_on is None else waiting_on)
+        except asyncio.CancelledError as exc:
+            coro.throw(exc)
+            raise
+        try:
+            waiting_on = coro.send(None)
+        except StopIteration:
+            return
 
 
 class Hub:
