@@ -52,9 +52,9 @@ async def authenticate(svc: Services, token: str) -> tuple[User, TokenClaims]:
     """The user behind a bearer token; 401 if it is invalid, expired, revoked or orphaned."""
     claims = svc.tokens.verify(token)
     async with svc.db.read() as conn:
-        if await token_store.is_revoked(conn, claims.jti):
-            raise Unauthorized("this token was signed out")
-        user = await user_store.get_user(conn, claims.user_id)
+        user, revoked = await user_store.get_signed_in(conn, claims.user_id, claims.jti)
+    if revoked:
+        raise Unauthorized("this token was signed out")
     if user is None:
         raise Unauthorized("invalid or expired token")
     return user, claims

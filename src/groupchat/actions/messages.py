@@ -14,7 +14,16 @@ from groupchat.hashchain import message_hash
 from groupchat.ids import format_ts, new_id, utc_now
 from groupchat.realtime.bus import Event
 from groupchat.rendering import render_markdown
-from groupchat.schemas import AuthorType, Message, MessagePage, Room, User
+from groupchat.schemas import (
+    AiMeta,
+    AuthorType,
+    Message,
+    MessagePage,
+    Room,
+    User,
+    UserPublic,
+    public,
+)
 from groupchat.services import Services
 from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
@@ -38,7 +47,7 @@ async def send_message(
         find_room = strict_member_room if strict else member_room
         room = await find_room(conn, room_id, user.id)
         message = await append_message(
-            conn, room_id, "user", content, author_id=user.id, image_url=image_url
+            conn, room_id, "user", content, author=public(user), image_url=image_url
         )
     extra = {"client_id": client_id} if client_id is not None else {}
     await svc.publish(
@@ -67,11 +76,13 @@ async def append_message(
     author_type: AuthorType,
     content: str,
     *,
-    author_id: str | None = None,
+    author: UserPublic | None = None,
     image_url: str | None = None,
     ai_meta: dict[str, Any] | None = None,
 ) -> Message:
     """Insert a message linked to the room's chain head (compare-and-set, retried)."""
+    author_id = author.id if author else None
+    content_html = render_markdown(content)
     for _ in range(20):
         prev_hash = await room_store.get_head(conn, room_id)
         message_id, created_at = new_id(), format_ts(utc_now())
@@ -96,16 +107,26 @@ async def append_message(
         author_type=author_type,
         author_id=author_id,
         content=content,
-        content_html=render_markdown(content),
+        content_html=content_html,
         image_url=image_url,
         hash=digest,
         prev_hash=prev_hash,
         created_at=created_at,
         ai_meta=ai_meta,
     )
-    message = await message_store.get_message(conn, message_id)
-    assert message is not None
-    return message
+    return Message(  # what was just written: no need to read it back
+        id=message_id,
+        room_id=room_id,
+        author_type=author_type,
+        author=author,
+        content=content,
+        content_html=content_html,
+        image_url=image_url,
+        hash=digest,
+        prev_hash=prev_hash,
+        created_at=created_at,
+        ai=AiMeta.model_validate(ai_meta) if ai_meta else None,
+    )
 
 
 def _check_content(svc: Services, content: str, image_url: str | None) -> str:

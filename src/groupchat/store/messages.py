@@ -50,11 +50,6 @@ async def insert_message(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(messages.insert().values(**values))
 
 
-async def get_message(conn: AsyncConnection, message_id: str) -> Message | None:
-    row = (await conn.execute(_select.where(messages.c.id == message_id))).first()
-    return _to_message(row) if row else None
-
-
 async def find_by_hash(conn: AsyncConnection, message_hash: str) -> Message | None:
     row = (await conn.execute(_select.where(messages.c.hash == message_hash))).first()
     return _to_message(row) if row else None

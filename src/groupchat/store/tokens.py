@@ -16,11 +16,6 @@ async def revoke(conn: AsyncConnection, jti: str, expires_at: str, now: str) -> 
         await conn.execute(revoked_tokens.insert().values(jti=jti, expires_at=expires_at))
 
 
-async def is_revoked(conn: AsyncConnection, jti: str) -> bool:
-    query = sa.select(revoked_tokens.c.jti).where(revoked_tokens.c.jti == jti)
-    return (await conn.execute(query)).first() is not None
-
-
 async def add_challenge(conn: AsyncConnection, challenge: str, expires_at: str, now: str) -> None:
     await conn.execute(nostr_challenges.delete().where(nostr_challenges.c.expires_at < now))
     await conn.execute(nostr_challenges.insert().values(challenge=challenge, expires_at=expires_at))

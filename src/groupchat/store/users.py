@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from groupchat.db.tables import users
+from groupchat.db.tables import revoked_tokens, users
 from groupchat.schemas import User, UserPublic
 
 PUBLIC_COLUMNS = (
@@ -66,6 +66,13 @@ async def insert_user(
 async def get_user(conn: AsyncConnection, user_id: str) -> User | None:
     row = (await conn.execute(users.select().where(users.c.id == user_id))).first()
     return _to_user(row) if row else None
+
+
+async def get_signed_in(conn: AsyncConnection, user_id: str, jti: str) -> tuple[User | None, bool]:
+    """The token's user, and whether the token was signed out, in one round trip."""
+    revoked = sa.exists().where(revoked_tokens.c.jti == jti).label("revoked")
+    row = (await conn.execute(sa.select(*users.c, revoked).where(users.c.id == user_id))).first()
+    return (_to_user(row), bool(row.revoked)) if row else (None, False)
 
 
 async def get_login(conn: AsyncConnection, username: str) -> tuple[str, str | None] | None:
