@@ -93,20 +93,28 @@ def _status_error(service: str, status: int, detail: str | None) -> SearchError:
     return SearchError(text + ".", status)
 
 
-class TavilySearch:
-    """Tavily: POST {base_url}/search with a Bearer key."""
+class _SearchService:
+    """What both services need: an HTTP client, a key, a base URL and a time limit."""
+
+    default_base_url = ""
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         api_key: str,
-        base_url: str = "https://api.tavily.com",
+        base_url: str | None = None,
         timeout: float = 15,
     ) -> None:
         self.http = http
         self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.timeout = timeout
+
+
+class TavilySearch(_SearchService):
+    """Tavily: POST {base_url}/search with a Bearer key."""
+
+    default_base_url = "https://api.tavily.com"
 
     async def search(self, query: str) -> list[SearchResult]:
         """Up to five results for `query`."""
@@ -147,20 +155,10 @@ class TavilySearch:
         return _status_error("Tavily", status, detail)
 
 
-class BraveSearch:
+class BraveSearch(_SearchService):
     """Brave: GET {base_url}/res/v1/web/search with X-Subscription-Token."""
 
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        api_key: str,
-        base_url: str = "https://api.search.brave.com",
-        timeout: float = 15,
-    ) -> None:
-        self.http = http
-        self.api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+    default_base_url = "https://api.search.brave.com"
 
     async def search(self, query: str) -> list[SearchResult]:
         """Up to five results for `query`, descriptions as plain text."""
