@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,22 @@ from groupchat.services import Services
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 QUIET = 0.3  # seconds a socket must stay silent to count as "received nothing"
+# The wire shapes of API.md, written out (not derived from our models) so tests can catch drift.
+ROOM_KEYS = {
+    "id",
+    "name",
+    "description",
+    "is_public",
+    "ai_mode",
+    "ai_model",
+    "ai_system_prompt",
+    "created_by",
+    "created_at",
+    "member_count",
+    "my_role",
+}
+USER_PUBLIC_KEYS = {"id", "username", "display_name", "avatar_url", "nostr_pubkey"}
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")  # RFC 3339, ms, UTC
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:

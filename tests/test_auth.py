@@ -21,13 +21,12 @@ import websockets
 from PIL import Image
 from websockets.exceptions import ConnectionClosed
 
-from conftest import Actor, Register, Server
+from conftest import TS, Actor, Register, Server
 from groupchat.config import Settings
 from groupchat.db.tables import revoked_tokens, users
 
 PASSWORD = "correct horse 1"
 USER_KEYS = {"id", "username", "display_name", "avatar_url", "nostr_pubkey", "bio", "created_at"}
-TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 AVATAR_URL = re.compile(r"^/uploads/avatars/[0-9A-Z]{26}\.(png|jpg|gif|webp)$")
 INVALID_LOGIN = {"detail": "invalid username or password"}
 

@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from conftest import Actor, Register, Server, add_member, create_room
+from conftest import (
+    ROOM_KEYS,
+    TS,
+    USER_PUBLIC_KEYS,
+    Actor,
+    Register,
+    Server,
+    add_member,
+    create_room,
+)
 from groupchat.db.tables import invites, room_members
 
 INVITE_KEYS = {
@@ -22,21 +31,6 @@ INVITE_KEYS = {
     "uses",
     "url",
 }
-ROOM_KEYS = {
-    "id",
-    "name",
-    "description",
-    "is_public",
-    "ai_mode",
-    "ai_model",
-    "ai_system_prompt",
-    "created_by",
-    "created_at",
-    "member_count",
-    "my_role",
-}
-USER_PUBLIC_KEYS = {"id", "username", "display_name", "avatar_url", "nostr_pubkey"}
-TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 GHOST_ROOM = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
 GHOST_TOKEN = "no-such-invite-token-at-all-0123"
 

@@ -7,10 +7,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from conftest import Actor, Register, Server, add_member, create_room
+from conftest import USER_PUBLIC_KEYS, Actor, Register, Server, add_member, create_room
 from groupchat.db.tables import room_members
 
-USER_PUBLIC_KEYS = {"id", "username", "display_name", "avatar_url", "nostr_pubkey"}
 GHOST_ROOM = "01HZZZZZZZZZZZZZZZZZZZZZZZ"
 
 

@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from conftest import Actor, Server, add_member, create_room
+from conftest import ROOM_KEYS, TS, USER_PUBLIC_KEYS, Actor, Server, add_member, create_room
 from groupchat.db.tables import invites, messages, room_members, rooms
 
-ROOM_KEYS = {
-    "id",
-    "name",
-    "description",
-    "is_public",
-    "ai_mode",
-    "ai_model",
-    "ai_system_prompt",
-    "created_by",
-    "created_at",
-    "member_count",
-    "my_role",
-}
-USER_PUBLIC_KEYS = {"id", "username", "display_name", "avatar_url", "nostr_pubkey"}
-TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 MODEL = "openai/gpt-4o-mini"  # the configured default model: known with or without a provider
 
 
