@@ -25,12 +25,11 @@ from fakes.openrouter import (
     DEFAULT_KEY,
     VISION_MODEL,
     Data,
-    Drop,
     FakeOpenRouter,
     Sleep,
     StreamReply,
     chunk,
-    encode_step,
+    play,
     usage_dict,
     usage_step,
 )
@@ -102,20 +101,7 @@ class GatedOpenRouter(FakeOpenRouter):
 
 
 async def _play_held(reply: HeldReply, response: Response) -> None:
-    await response.start(200, {"Content-Type": "text/event-stream"})
-    for step in reply.steps:
-        if isinstance(step, Gate):
-            await step.wait()
-        elif isinstance(step, Drop):
-            response.drop()
-            return
-        elif isinstance(step, Sleep):
-            await asyncio.sleep(step.seconds)
-        else:
-            await response.write(encode_step(step))
-    if reply.done:
-        await response.write(b"data: [DONE]\n\n")
-    await response.end()
+    await play(StreamReply(reply.steps, done=reply.done), response)  # play awaits Gate steps
 
 
 def slow_text(*pieces: str, pause: float = 0.05) -> StreamReply:

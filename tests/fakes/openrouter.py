@@ -414,6 +414,8 @@ async def play(reply: Reply, response: Response) -> None:
             return
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
+        elif hasattr(step, "wait"):  # a test's own pause point (e.g. a gate it opens later)
+            await step.wait()
         else:
             await response.write(encode_step(step))
     if reply.done:
