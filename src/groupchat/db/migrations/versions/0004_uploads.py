@@ -1,0 +1,18 @@
+"""uploads: who stored which chat image, for quotas and cleanup (v2)
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
