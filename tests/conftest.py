@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection
 from groupchat.app import create_app
 from groupchat.config import Settings
 from groupchat.services import Services
+from groupchat.serving import uvicorn_config
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 QUIET = 0.3  # seconds a socket must stay silent to count as "received nothing"
@@ -97,16 +98,7 @@ class Server:
 async def start_server(settings: Settings) -> Server:
     """Start uvicorn in this event loop on a free loopback port."""
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_ws_frame_bytes,
-        ws_per_message_deflate=False,
-        log_level="warning",
-        lifespan="on",
-    )
+    config = uvicorn_config(app, settings, "127.0.0.1", 0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())

@@ -44,22 +44,21 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from groupchat.app import create_app
+    from groupchat.serving import uvicorn_config
 
     resolve_jwt_secret(settings)  # fail (or generate the secret) before binding
     host, port = settings.bind_host_port
     log.info("GroupChat listening on http://%s:%d", host, port)
-    uvicorn.run(
+    config = uvicorn_config(
         create_app(settings),
-        host=host,
-        port=port,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_ws_frame_bytes,
-        ws_per_message_deflate=False,
+        settings,
+        host,
+        port,
         log_config=None,
         log_level=settings.effective_log_level.lower(),
-        server_header=False,
         timeout_graceful_shutdown=5,
     )
+    uvicorn.Server(config).run()
 
 
 async def _migrate(settings: Settings) -> None:
