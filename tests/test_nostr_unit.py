@@ -53,25 +53,24 @@ OFF_CURVE_KEYS = [
 ]
 
 
-def shared_testdata(name: str) -> Path:
-    """Return a file in shared/testdata beside the repo, failing loudly if it is absent."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "testdata" / name
-    if not path.is_file():
-        pytest.fail(f"test data missing: {path} (shared/ must sit beside the repo clone)")
-    return path
+DATA = Path(__file__).with_name("data")  # tests/data/README.md names each file's source
+
+
+def data_file(name: str) -> Path:
+    """Return a file in tests/data."""
+    return DATA / name
 
 
 @functools.cache
 def bip340_vectors() -> list[dict[str, str]]:
-    with shared_testdata("bip340-test-vectors.csv").open(newline="") as f:
+    with data_file("bip340-test-vectors.csv").open(newline="") as f:
         return list(csv.DictReader(f))
 
 
 @functools.cache
 def nostr_cases() -> list[dict[str, Any]]:
-    cases: list[dict[str, Any]] = json.loads(
-        shared_testdata("nostr-events.json").read_text("utf-8")
-    )["cases"]
+    text = data_file("nostr-events.json").read_text("utf-8")
+    cases: list[dict[str, Any]] = json.loads(text)["cases"]
     return cases
 
 
