@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(32_000_000, ge=1)
     max_ws_frame_bytes: int = Field(64 * 1024, ge=1024)
     ws_send_queue: int = Field(256, ge=1, description="frames buffered per slow socket")
+    ws_connections_per_user: int = Field(
+        20, ge=0, description="open WebSockets per user and process (0: no limit)"
+    )
 
     # --- the AI participant
     openrouter_base_url: str = "https://openrouter.ai/api/v1"

@@ -145,6 +145,10 @@ class Hub:
     def connection_count(self) -> int:
         return sum(len(conns) for conns in self._by_user.values())
 
+    def user_connection_count(self, user_id: str) -> int:
+        """How many sockets this user holds in this process."""
+        return len(self._by_user.get(user_id, ()))
+
     def deliver(self, event: Event) -> None:
         """Fan an event out to the sockets it is for (called by the bus)."""
         if event.control is not None:

@@ -13,7 +13,7 @@ from groupchat import events
 from groupchat.actions.access import strict_member_room
 from groupchat.actions.auth import authenticate
 from groupchat.actions.messages import send_message
-from groupchat.config import origin_of
+from groupchat.config import Settings, origin_of
 from groupchat.errors import AppError
 from groupchat.ratelimit import RateLimit
 from groupchat.realtime.bus import Event
@@ -23,6 +23,7 @@ from groupchat.services import Services
 
 log = logging.getLogger(__name__)
 CLOSE_TOO_BIG = 1009
+CLOSE_TOO_MANY = 4429  # WS_CONNECTIONS_PER_USER (docs/api.md)
 FRAMES_PER_SECOND, FRAME_BURST = 5, 30
 # The web client sends join_room for every room at once on each (re)connect.
 JOINS_PER_SECOND, JOIN_BURST = 20, 200
@@ -40,21 +41,29 @@ class FrameBudget:
         return (self.joins if joining else self.frames).allow()
 
 
-def origin_allowed(ws: WebSocket, allowed: list[str]) -> bool:
-    """No Origin (non-browser clients), our own origin, or one of CORS_ORIGINS."""
-    origin = ws.headers.get("origin")
+def origin_allowed(origin: str | None, host: str, settings: Settings) -> bool:
+    """No Origin (non-browser clients), our own origin, or one of CORS_ORIGINS. Our own is
+    PUBLIC_URL's when it is set: the Host header is the attacker's choice after DNS rebinding."""
     if origin is None:
         return True
     origin = origin.rstrip("/").lower()
-    host = ws.headers.get("host", "").lower()
-    own = {f"http://{host}", f"https://{host}"}
-    return origin in own or origin in {origin_of(o) for o in allowed}
+    if settings.public_url:
+        own = {origin_of(settings.public_url)}
+    else:
+        own = {f"http://{host.lower()}", f"https://{host.lower()}"}
+    return origin in own or origin in {origin_of(o) for o in settings.cors_origin_list}
+
+
+def too_many_connections(svc: Services, user_id: str) -> bool:
+    """The user already holds WS_CONNECTIONS_PER_USER sockets in this process."""
+    limit = svc.settings.ws_connections_per_user
+    return limit > 0 and svc.hub.user_connection_count(user_id) >= limit
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
     """Authenticate, register with the hub, then serve frames until the socket closes."""
     svc: Services = ws.app.state.services
-    if not origin_allowed(ws, svc.settings.cors_origin_list):
+    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host", ""), svc.settings):
         await ws.close(1008)  # before accept: the handshake is refused with 403
         return
     await ws.accept()
@@ -62,6 +71,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         user, claims = await authenticate(svc, ws.query_params.get("token", ""))
     except AppError:
         await ws.close(CLOSE_UNAUTHORIZED, "invalid or missing token")
+        return
+    if too_many_connections(svc, user.id):
+        await ws.close(CLOSE_TOO_MANY, "too many connections")
         return
     conn = Connection(ws, user.id, claims.jti, svc.settings.ws_send_queue)
     svc.hub.register(conn)
