@@ -26,7 +26,16 @@ from groupchat.config import Settings
 from groupchat.db.tables import revoked_tokens, users
 
 PASSWORD = "correct horse 1"
-USER_KEYS = {"id", "username", "display_name", "avatar_url", "nostr_pubkey", "bio", "created_at"}
+USER_KEYS = {
+    "id",
+    "username",
+    "display_name",
+    "avatar_url",
+    "nostr_pubkey",
+    "bio",
+    "created_at",
+    "is_admin",
+}
 AVATAR_URL = re.compile(r"^/uploads/avatars/[0-9A-Z]{26}\.(png|jpg|gif|webp)$")
 INVALID_LOGIN = {"detail": "invalid username or password"}
 

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     auth_rate_per_minute: int = Field(
         30, ge=0, description="sign-in calls per client address per minute (0: no limit)"
     )
+    registration_mode: Literal["invite", "open", "closed"] = Field(
+        "invite", description="who may create an account: invite, open or closed"
+    )
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19_456, ge=8_192)
     argon2_parallelism: int = Field(1, ge=1)

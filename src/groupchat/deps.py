@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from groupchat.actions.auth import authenticate
-from groupchat.errors import Unauthorized
+from groupchat.errors import Forbidden, Unauthorized
 from groupchat.schemas import User
 from groupchat.security import TokenClaims
 from groupchat.services import Services
@@ -41,3 +41,13 @@ async def get_current_user(session: Session) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_current_admin(user: CurrentUser) -> User:
+    """The signed-in user if a server admin (read from the account on every request), else 403."""
+    if not user.is_admin:
+        raise Forbidden("server admins only")
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(get_current_admin)]

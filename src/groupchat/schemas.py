@@ -132,6 +132,7 @@ class UserPublic(BaseModel):
 class User(UserPublic):
     bio: str | None
     created_at: str
+    is_admin: bool = False  # server admin (v2)
 
 
 class AuthOut(BaseModel):

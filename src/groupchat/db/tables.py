@@ -29,6 +29,13 @@ users = sa.Table(
     sa.Column("avatar_url", sa.String(255)),
     sa.Column("nostr_pubkey", sa.String(64), unique=True),
     sa.Column("created_at", TS, nullable=False),
+    # v2 accounts (migration 0002)
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("last_seen_at", TS),
+    # tokens issued at or before this instant are refused, except kept_jti (a password change)
+    sa.Column("tokens_valid_after", TS),
+    sa.Column("kept_jti", sa.String(64)),
 )
 
 rooms = sa.Table(
@@ -110,4 +117,12 @@ revoked_tokens = sa.Table(
     metadata,
     sa.Column("jti", sa.String(64), primary_key=True),
     sa.Column("expires_at", TS, nullable=False),
+)
+
+# server-wide values shared by every process, e.g. the one-time setup token (migration 0002)
+server_state = sa.Table(
+    "server_state",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
 )

@@ -32,7 +32,12 @@ def to_public(row: Any) -> UserPublic:
 
 
 def _to_user(row: Any) -> User:
-    return User(**to_public(row).model_dump(), bio=row.bio, created_at=row.created_at)
+    return User(
+        **to_public(row).model_dump(),
+        bio=row.bio,
+        created_at=row.created_at,
+        is_admin=bool(row.is_admin),
+    )
 
 
 async def insert_user(

@@ -5,8 +5,8 @@ Revises: 0001
 Create Date: 2026-12-05
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"
@@ -15,4 +15,26 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(
+            sa.Column("is_admin", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch.add_column(
+            sa.Column("disabled", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch.add_column(sa.Column("last_seen_at", sa.String(length=24), nullable=True))
+        batch.add_column(sa.Column("tokens_valid_after", sa.String(length=24), nullable=True))
+        batch.add_column(sa.Column("kept_jti", sa.String(length=64), nullable=True))
+    op.create_table(
+        "server_state",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_server_state")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("server_state")
+    with op.batch_alter_table("users") as batch:
+        for name in ("kept_jti", "tokens_valid_after", "last_seen_at", "disabled", "is_admin"):
+            batch.drop_column(name)
