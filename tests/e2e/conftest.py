@@ -4,7 +4,7 @@ AI and search providers, and Debian's Chromium driven by Playwright (never `play
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -37,8 +37,10 @@ def fakes() -> Iterator[Fakes]:
         yield Fakes(openrouter, tavily)
 
 
-def _server(tmp: Path, fakes: Fakes) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp, free_port(), fakes)
+def _server(
+    tmp: Path, fakes: Fakes, settings: dict[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp, free_port(), fakes, settings=settings or {})
     server.start()
     try:
         yield server
@@ -56,6 +58,22 @@ def server(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[S
 def own_server(tmp_path: Path, fakes: Fakes) -> Iterator[ServerProcess]:
     """A server this test may kill and restart."""
     yield from _server(tmp_path, fakes)
+
+
+@pytest.fixture
+def server_with(tmp_path: Path, fakes: Fakes) -> Iterator[Callable[..., ServerProcess]]:
+    """server_with(REGISTRATION_MODE="invite", ...) -> a fresh server with those settings."""
+    stack = ExitStack()
+    started: list[ServerProcess] = []
+
+    def make(**settings: str) -> ServerProcess:
+        data = tmp_path / f"server{len(started)}"
+        data.mkdir()
+        started.append(stack.enter_context(contextmanager(_server)(data, fakes, settings)))
+        return started[-1]
+
+    with stack:
+        yield make
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import secrets
 import socket
 import subprocess
@@ -59,6 +60,7 @@ class ServerProcess:
     fakes: Fakes
     proc: subprocess.Popen[bytes] | None = None
     jwt_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    settings: dict[str, str] = field(default_factory=dict)  # environment overrides
 
     @property
     def base_url(self) -> str:
@@ -83,6 +85,8 @@ class ServerProcess:
             "TAVILY_API_KEY": "test",
             "TAVILY_BASE_URL": self.fakes.tavily.base_url,
             "FETCH_ALLOW_PRIVATE": "true",
+            "REGISTRATION_MODE": "open",  # most tests sign people up freely
+            **self.settings,
         }
 
     def start(self) -> None:
@@ -123,9 +127,9 @@ class ServerProcess:
             self.proc.wait(10)
         self.proc = None
 
-    def log_tail(self) -> str:
+    def log_tail(self, size: int = 4000) -> str:
         path = self.data_dir / "server.log"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace")[-size:] if path.exists() else ""
 
 
 @dataclass
@@ -199,3 +203,22 @@ def png_bytes(
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, "PNG")
     return out.getvalue()
+
+
+def axe_problems(page: Page) -> list[str]:
+    """The serious and critical axe-core violations on the page as it is now."""
+    from axe_playwright_python.sync_playwright import Axe  # only the tests that check need it
+
+    results = Axe().run(page, options={"resultTypes": ["violations"]})
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:5]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def setup_url(server: ServerProcess) -> str:
+    """The one-time first-run setup link the server wrote to its log at startup."""
+    found = re.search(r"/setup/([A-Za-z0-9_~-]+)", server.log_tail(100_000))
+    assert found, f"no setup link in the server log:\n{server.log_tail()}"
+    return f"{server.base_url}/setup/{found.group(1)}"

@@ -44,8 +44,11 @@ function describe(status, data) {
   return `The request failed (${status}).`;
 }
 
-/** Send a request; resolves to the parsed JSON body (null for 204). */
-export async function request(method, path, body) {
+/**
+ * Send a request; resolves to the parsed JSON body (null for 204). A 401 ends the session unless
+ * `keepSession` (a 401 that only means "wrong password", e.g. from a password change).
+ */
+export async function request(method, path, body, { keepSession = false } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   let payload;
@@ -69,16 +72,16 @@ export async function request(method, path, body) {
     data = null;
   }
   if (!res.ok) {
-    if (res.status === 401 && headers.Authorization && unauthorizedHandler) unauthorizedHandler();
+    if (res.status === 401 && headers.Authorization && !keepSession && unauthorizedHandler) unauthorizedHandler();
     throw new ApiError(res.status, describe(res.status, data));
   }
   return data;
 }
 
-/** Shorthands: api.get(path), api.post(path, body), api.patch(path, body), api.del(path). */
+/** Shorthands: api.get(path), api.post(path, body, options), api.patch(path, body), api.del(path). */
 export const api = {
   get: (path) => request('GET', path),
-  post: (path, body) => request('POST', path, body),
+  post: (path, body, options) => request('POST', path, body, options),
   patch: (path, body) => request('PATCH', path, body),
   del: (path) => request('DELETE', path),
 };

@@ -1,13 +1,15 @@
 // Entry point: restores the session, renders the shell, routes, and wires the socket to the store.
 import { api, getToken, onUnauthorized, setToken } from './api.js';
 import { loadModels, refreshRooms, signOut } from './actions.js';
+import { showAdmin } from './admin.js';
 import { showAuth } from './auth.js';
 import { closeView, showRoom } from './chat.js';
-import { h } from './dom.js';
+import { h, toast } from './dom.js';
 import { icon } from './icons.js';
 import { onFrame, onSocketClose, onSocketOpen } from './events.js';
 import { showInvite } from './invite.js';
 import { createSidebar } from './rooms.js';
+import { showSetup } from './setup.js';
 import { currentRoute, navigate, setRouteHandler } from './router.js';
 import { socket } from './socket.js';
 import { state, on, emit, markRead } from './store.js';
@@ -46,9 +48,11 @@ function route() {
   if (!state.me) {
     closeView();
     shell = null;
-    showAuth(root, { inviteToken: r.name === 'invite' ? r.param : null, onSignedIn });
+    if (r.name === 'setup') showSetup(root, { token: r.param, server: state.server, onSignedIn });
+    else showAuth(root, { inviteToken: r.name === 'invite' ? r.param : null, server: state.server, onSignedIn });
     return;
   }
+  if (r.name === 'setup') return navigate('/', true);
   if (!shell) renderShell();
   closeView();
   state.current = r.name === 'room' ? r.param : null;
@@ -57,6 +61,7 @@ function route() {
     showRoom(main, r.param);
     markRead(r.param);
   } else if (r.name === 'invite') showInvite(main, r.param);
+  else if (r.name === 'admin') showAdmin(main);
   else showEmpty();
   emit('rooms');
 }
@@ -83,7 +88,7 @@ async function startSession(user) {
     onOpen: (reconnect) => onSocketOpen(reconnect),
     onEvent: onFrame,
     onClose: onSocketClose,
-    onAuthFailed: () => signOut(false),
+    onAuthFailed: sessionEnded,
   });
   route();
 }
@@ -109,15 +114,32 @@ async function restore() {
   }
 }
 
+/** GET /api/server: who may sign up; a server that cannot say is treated as v1 (open sign-up). */
+async function loadServer() {
+  try {
+    state.server = await api.get('/api/server');
+  } catch {
+    // Keep what we knew (at first: open sign-up, as a v1 server has).
+  }
+}
+
+/** The session ended on the server (token revoked, account disabled): back to sign-in, saying why. */
+function sessionEnded() {
+  if (!state.me) return;
+  toast('You have been signed out. Please sign in again.', 'error');
+  signOut(false);
+}
+
 async function boot() {
-  onUnauthorized(() => signOut(false));
+  onUnauthorized(sessionEnded);
   setRouteHandler(route);
   on('connection', ({ online }) => setBanner(!online));
-  on('signedout', () => {
+  on('signedout', async () => {
     resetTyping();
     setBanner(false);
     shell = null;
     history.replaceState(null, '', '/');
+    await loadServer();
     route();
   });
   on('room-gone', ({ roomId }) => {
@@ -129,7 +151,7 @@ async function boot() {
       emit('rooms');
     }
   });
-  const user = getToken() ? await restore() : null;
+  const [user] = await Promise.all([getToken() ? restore() : null, loadServer()]);
   setBanner(false);
   if (user) await startSession(user);
   else route();

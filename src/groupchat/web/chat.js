@@ -6,7 +6,7 @@ import { acceptDrops, createComposer } from './composer.js';
 import { syncRoom } from './events.js';
 import { showRoomPreview } from './invite.js';
 import { discard, retry } from './outbox.js';
-import { renderMessage, renderPending, renderStream, renderNote } from './message.js';
+import { renderMessage, renderPending, renderStream, renderNote, refusalNote } from './message.js';
 import { navigate } from './router.js';
 import { socket } from './socket.js';
 import { state, on, roomData, addMessages, markRead } from './store.js';
@@ -261,5 +261,14 @@ on('stream', ({ stream, ended, error, message }) => {
     if (error && !message) view.streams.append(renderNote(`The AI could not answer: ${error}`));
   } else if (row) row.update();
   else renderStreams();
+  followIfStuck();
+});
+on('refused', ({ roomId, messageId, detail }) => {
+  if (!view || view.roomId !== roomId) return;
+  const row = messageId && view.msgs.querySelector(`[data-id="${CSS.escape(messageId)}"] .msg-main`);
+  if (row) {
+    row.querySelector(':scope > .ai-refused')?.remove();
+    row.append(refusalNote(detail));
+  } else view.streams.append(renderNote(detail));
   followIfStuck();
 });

@@ -107,6 +107,7 @@ const handlers = {
   room_deleted: (f) => gone(f.room_id, 'was deleted'),
   member_joined: (f) => memberJoined(f),
   member_left: (f) => memberLeft(f),
+  ai_refused: (f) => refused(f),
   joined: (f) => joined(f.room_id),
   error: (f) => frameError(f),
 };
@@ -142,6 +143,16 @@ function endStream(f) {
   if (f.message && f.error) state.aiErrors.set(f.message.id, f.error);
   emit('stream', { stream: s, ended: true, error: f.error || null, message: f.message || null });
   if (f.message) ingest(f.room_id, [f.message]);
+}
+
+/** The AI would not answer (a spending limit): say why under the user's latest own message there. */
+function refused(f) {
+  const d = state.data.get(f.room_id);
+  const mine = d ? d.messages.findLast((m) => isMine(m)) : null;
+  const room = state.rooms.get(f.room_id);
+  if (mine) state.refusals.set(mine.id, f.detail);
+  if (!mine || f.room_id !== state.current) toast(room ? `${room.name}: ${f.detail}` : f.detail, 'error');
+  emit('refused', { roomId: f.room_id, messageId: mine ? mine.id : null, detail: f.detail });
 }
 
 function roomUpdated(room) {

@@ -12,8 +12,8 @@ function failureText(e) {
   return `The invite could not be loaded: ${e.message}`;
 }
 
-/** A card previewing the invite; with signedIn it has a Join button. */
-export function invitePreview(token, signedIn) {
+/** A card previewing the invite; with signedIn it has a Join button; onLoaded(preview) when read. */
+export function invitePreview(token, signedIn, onLoaded = () => {}) {
   const card = h(
     'section',
     { class: 'invite-card', 'aria-label': 'Invitation', 'aria-busy': 'true' },
@@ -21,7 +21,10 @@ export function invitePreview(token, signedIn) {
   );
   api
     .get(`/api/invites/${enc(token)}`)
-    .then((preview) => card.replaceChildren(...previewBody(token, preview, signedIn)))
+    .then((preview) => {
+      onLoaded(preview);
+      card.replaceChildren(...previewBody(token, preview, signedIn));
+    })
     .catch((e) => card.replaceChildren(h('p', { class: 'form-error', role: 'alert', text: failureText(e) })))
     .finally(() => card.removeAttribute('aria-busy'));
   return card;

@@ -153,6 +153,11 @@ function bodyOf(m) {
   return h('div', { class: 'md' }, htmlFragment(m.content_html));
 }
 
+/** The note under a message whose AI answer was refused (a spending limit), in the server's words. */
+export function refusalNote(detail) {
+  return h('p', { class: 'ai-refused' }, icon('alert'), h('span', { text: detail }));
+}
+
 /** A row for a stored message (the `day` divider shows when it starts a new day). */
 export function renderMessage(m) {
   const row = h(
@@ -182,6 +187,7 @@ export function renderMessage(m) {
         bodyOf(m),
         m.image_url ? imageBlock(m.image_url, name) : null,
         isAi ? aiFooter(m) : null,
+        state.refusals.has(m.id) ? refusalNote(state.refusals.get(m.id)) : null,
       ),
     ),
   );

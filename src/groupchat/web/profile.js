@@ -1,8 +1,10 @@
-// Profile dialog: avatar upload, display name, bio, optional Nostr key link, sign out.
+// Profile dialog: avatar, display name, bio, Nostr key link, own AI use, password, sign out (here or everywhere).
 import { api, uploadFile } from './api.js';
 import { signOut } from './actions.js';
-import { h, avatar, field, modal, toast, nameOf } from './dom.js';
+import { h, avatar, field, modal, toast, nameOf, confirmDialog } from './dom.js';
+import { section } from './members.js';
 import { state, emit } from './store.js';
+import { ownUsage } from './usage.js';
 
 const AVATAR_TYPES = 'image/png,image/jpeg,image/gif,image/webp';
 
@@ -95,10 +97,30 @@ export function openProfile() {
     field('Bio', bio, 'Up to 500 characters.'),
     h('div', { class: 'actions' }, status, save),
   );
-  const dlg = modal('Profile', [avatarBlock(), form, nostrBlock(), h('div', { class: 'actions spread' }, out)]);
+  const everywhere = h('button', { type: 'button', class: 'btn danger-outline', text: 'Sign out everywhere' });
+  const dlg = modal('Profile', [
+    avatarBlock(),
+    form,
+    nostrBlock(),
+    usageSection(),
+    passwordSection(),
+    h('div', { class: 'actions spread' }, out, everywhere),
+  ]);
   out.addEventListener('click', () => {
     dlg.close();
     signOut();
+  });
+  everywhere.addEventListener('click', async () => {
+    const text = 'Every device and browser where you are signed in, this one included, is signed out.';
+    if (!(await confirmDialog('Sign out everywhere?', text, 'Sign out everywhere'))) return;
+    try {
+      await api.post('/api/auth/logout-all');
+    } catch (e) {
+      toast(e.message, 'error');
+      return;
+    }
+    dlg.close();
+    signOut(false);
   });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -115,4 +137,53 @@ export function openProfile() {
     }
     save.disabled = false;
   });
+}
+
+function usageSection() {
+  const body = h('div', { class: 'own-usage', 'aria-busy': 'true' }, h('p', { class: 'loading', text: 'Loading…' }));
+  ownUsage()
+    .then((parts) => body.replaceChildren(...parts))
+    .catch((e) => body.replaceChildren(h('p', { class: 'hint', text: `Could not load your AI use: ${e.message}` })))
+    .finally(() => body.removeAttribute('aria-busy'));
+  return section('Your AI use', body);
+}
+
+function passwordSection() {
+  const attrs = { type: 'password', required: true, minlength: '8', maxlength: '256' };
+  const current = h('input', { ...attrs, autocomplete: 'current-password' });
+  const fresh = h('input', { ...attrs, autocomplete: 'new-password' });
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const save = h('button', { type: 'submit', class: 'btn primary', text: 'Change password' });
+  const form = h(
+    'form',
+    { class: 'stack' },
+    h('input', {
+      type: 'text',
+      hidden: true,
+      autocomplete: 'username',
+      value: state.me.username,
+      'aria-hidden': 'true',
+    }),
+    field('Current password', current),
+    field('New password', fresh, 'At least 8 characters.'),
+    h('div', { class: 'actions' }, status, save),
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    status.className = 'form-status';
+    status.textContent = 'Changing…';
+    try {
+      const body = { current_password: current.value, new_password: fresh.value };
+      await api.post('/api/auth/password', body, { keepSession: true });
+      form.reset();
+      status.textContent = 'Password changed.';
+    } catch (err) {
+      status.textContent =
+        err.status === 401 || err.status === 403 ? 'The current password is not right.' : err.message;
+      status.classList.add('error');
+    }
+    save.disabled = false;
+  });
+  return section('Password', form);
 }

@@ -73,6 +73,16 @@ export function renderRoomList() {
   if (focused) list.querySelector(`a[href="${CSS.escape(focused)}"]`)?.focus();
 }
 
+/** The link to /admin, shown to server admins only. */
+function adminLink() {
+  const label = 'Server admin';
+  return h(
+    'a',
+    { href: '/admin', 'data-route': '', class: 'icon-btn', 'aria-label': label, title: label },
+    icon('shield'),
+  );
+}
+
 function renderFooter() {
   if (!footer || !state.me) return;
   footer.replaceChildren(
@@ -84,6 +94,7 @@ function renderFooter() {
       h('span', { class: 'me-sub', text: `@${state.me.username}` }),
     ),
     iconButton('user', 'Profile', openProfile),
+    state.me.is_admin ? adminLink() : null,
     iconButton('logout', 'Sign out', () => signOut()),
   );
 }

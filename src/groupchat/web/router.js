@@ -1,4 +1,4 @@
-// History-API routing: /, /rooms/<id>, /invite/<token>. Same-origin links are handled in place.
+// History-API routing: /, /rooms/<id>, /invite/<token>, /setup/<token>, /admin. Same-origin links are handled in place.
 let handler = () => {};
 
 /** Set the function that renders the current location. */
@@ -30,7 +30,8 @@ export function currentRoute() {
   const path = location.pathname;
   let m = /^\/rooms\/([^/]+)\/?$/.exec(path);
   if (m) return { name: 'room', param: decodeURIComponent(m[1]) };
-  m = /^\/invite\/([^/]+)\/?$/.exec(path);
-  if (m) return { name: 'invite', param: decodeURIComponent(m[1]) };
+  m = /^\/(invite|setup)\/([^/]+)\/?$/.exec(path);
+  if (m) return { name: m[1], param: decodeURIComponent(m[2]) };
+  if (/^\/admin\/?$/.test(path)) return { name: 'admin', param: null };
   return { name: 'home', param: null };
 }

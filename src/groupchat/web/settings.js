@@ -1,9 +1,10 @@
-// Room settings dialog: about/AI settings (owner/admin), invites, members, leave/clear/delete.
+// Room settings dialog: about/AI settings (owner/admin), AI cost and budget, invites, members, leave/clear/delete.
+import { api, enc } from './api.js';
 import { clearRoom, deleteRoom, fetchRoom, leaveRoom, loadModels, updateRoom } from './actions.js';
 import { h, modal, field, checkField, toast, confirmDialog } from './dom.js';
 import { aiModes, inviteSection, membersSection, section, select } from './members.js';
 import { canManage } from './store.js';
-
+import { money, periodNoun, usageReport } from './usage.js';
 
 /** Provider pricing is USD per token (a string): show USD per 1M tokens. */
 export function perMillion(value) {
@@ -114,6 +115,55 @@ function aboutView(room) {
   ];
 }
 
+function budgetForm(room, period, reload) {
+  const value = room.ai_budget_usd == null ? '' : String(room.ai_budget_usd);
+  const input = h('input', { type: 'number', min: '0', max: '1000000', step: '0.01', inputmode: 'decimal', value });
+  const status = h('p', { class: 'form-status', role: 'status' });
+  const save = h('button', { type: 'submit', class: 'btn', text: 'Save budget' });
+  const hint = 'Leave empty for the server’s limit. Where the server sets one too, the lower of the two applies.';
+  const form = h(
+    'form',
+    { class: 'stack budget-form' },
+    field(`AI budget per ${periodNoun(period)} (USD)`, input, hint),
+    h('div', { class: 'actions' }, status, save),
+  );
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    status.className = 'form-status';
+    status.textContent = 'Saving…';
+    try {
+      const budget = input.value.trim() === '' ? null : Number(input.value);
+      room.ai_budget_usd = (await updateRoom(room.id, { ai_budget_usd: budget })).ai_budget_usd;
+      status.textContent = budget == null ? 'Saved: the server’s limit applies.' : `Saved: ${money(budget)}.`;
+      reload();
+    } catch (err) {
+      status.textContent = err.message;
+      status.classList.add('error');
+    }
+    save.disabled = false;
+  });
+  return form;
+}
+
+/** The room's AI cost over 30 days (chart and tables), its budget and what is left this period. */
+function usageSection(room) {
+  const report = h('div', { 'aria-busy': 'true' }, h('p', { class: 'loading', text: 'Loading…' }));
+  const sec = section('AI cost', report);
+  let form = null;
+  const load = () =>
+    api
+      .get(`/api/rooms/${enc(room.id)}/usage?days=30`)
+      .then((r) => {
+        report.replaceChildren(usageReport(r, room.name));
+        if (!form && canManage(room)) sec.append((form = budgetForm(room, r.period, load)));
+      })
+      .catch((e) => report.replaceChildren(h('p', { class: 'hint', text: `Could not load the AI cost: ${e.message}` })))
+      .finally(() => report.removeAttribute('aria-busy'));
+  load();
+  return sec;
+}
+
 function dangerButton(label, title, text, run, dlg) {
   const btn = h('button', { type: 'button', class: 'btn danger-outline', text: label });
   btn.addEventListener('click', async () => {
@@ -177,5 +227,5 @@ export async function openRoomSettings(roomId) {
   }
   members = membersSection(room);
   const about = section('About', canManage(room) ? aboutForm(room) : aboutView(room));
-  body.replaceChildren(about, inviteSection(room) || '', members, dangerSection(room, dlg));
+  body.replaceChildren(about, usageSection(room), inviteSection(room) || '', members, dangerSection(room, dlg));
 }

@@ -11,6 +11,8 @@ export const state = {
   current: null,
   models: null,
   aiName: 'ai', // AI_NAME, from GET /api/models
+  server: { registration: 'open', needs_setup: false }, // GET /api/server
+  refusals: new Map(), // message id -> why the AI did not answer it (ai_refused)
 };
 
 /** Notify views: 'rooms', 'messages', 'reset', 'pending', 'stream', 'typing', 'me', 'signedout'. */
@@ -32,6 +34,7 @@ export function resetState() {
   state.data.clear();
   state.streams.clear();
   state.aiErrors.clear();
+  state.refusals.clear();
   state.current = null;
   state.models = null;
 }
