@@ -2,6 +2,7 @@
 import { h, avatar, nameOf, timeEl, dayLabel, uid, srOnly } from './dom.js';
 import { icon } from './icons.js';
 import { state, isMine } from './store.js';
+import { money } from './usage.js';
 
 const DROP_TAGS = new Set([
   'script',
@@ -100,11 +101,6 @@ function imageBlock(url, who) {
   );
 }
 
-function formatCost(cost) {
-  if (cost === 0) return '$0';
-  return `$${cost >= 0.01 ? cost.toFixed(2) : Number(cost.toPrecision(2))}`;
-}
-
 function detailsBlock(meta) {
   const id = uid('ai');
   const row = (k, v) => [h('dt', { text: k }), h('dd', { text: v })];
@@ -114,7 +110,7 @@ function detailsBlock(meta) {
     { class: 'ai-details', id, hidden: true },
     row('Model', meta.model),
     row('Tokens', `${meta.prompt_tokens} prompt · ${meta.completion_tokens} completion · ${meta.total_tokens} total`),
-    row('Cost', meta.cost == null ? 'not reported' : formatCost(meta.cost)),
+    row('Cost', meta.cost == null ? 'not reported' : money(meta.cost)),
     row('Latency', `${(meta.latency_ms / 1000).toFixed(1)} s`),
     row('Finish', meta.finish_reason),
     tools ? row('Tools', tools) : null,

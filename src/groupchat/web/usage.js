@@ -6,12 +6,12 @@ import { h, nameOf } from './dom.js';
 const PERIOD_WORDS = { day: 'today', week: 'this week', month: 'this month' };
 const PERIOD_NOUNS = { day: 'day', week: 'week', month: 'month' };
 
-/** US dollars: cents from one cent up, two significant digits below it. */
+/** US dollars: cents from one dollar up; below it two significant digits (AI answers cost fractions of a cent). */
 export function money(value) {
   const n = Number(value) || 0;
-  if (n === 0) return '$0.00';
-  if (n >= 0.01) return `$${n.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-  return `$${Number(n.toPrecision(2))}`;
+  const shown = n >= 1 ? n : Number(n.toPrecision(2));
+  const cents = n >= 1 ? 2 : 6;
+  return `$${shown.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: cents })}`;
 }
 
 /** "today", "this week", "this month". */
