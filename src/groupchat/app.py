@@ -116,7 +116,8 @@ async def stop_services(services: Services) -> None:
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def app_error(_: Request, exc: AppError) -> Response:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        headers = getattr(exc, "headers", None)  # RateLimited's Retry-After
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:

@@ -60,7 +60,21 @@ class Settings(BaseSettings):
     max_json_bytes: int = Field(1 * MiB, ge=1024)
     max_avatar_bytes: int = Field(2 * MiB, ge=1024)
     max_image_bytes: int = Field(5 * MiB, ge=1024)
-    max_image_pixels: int = Field(32_000_000, ge=1)
+    max_image_pixels: int = Field(25_000_000, ge=1, description="pixels of a chat image")
+    max_avatar_pixels: int = Field(16_000_000, ge=1, description="pixels of an avatar upload")
+    image_workers: int = Field(2, ge=1, le=64, description="images decoded at once; others wait")
+    upload_rate_per_minute: int = Field(
+        20, ge=0, description="uploads per user per minute, bursts as large (0: no limit)"
+    )
+    upload_quota_bytes: int = Field(
+        0, ge=0, description="stored bytes per user, chat images and avatars (0: none)"
+    )
+    http_header_timeout: float = Field(
+        10, gt=0, le=3600, description="seconds a client may take to send a request head"
+    )
+    max_connections_per_ip: int = Field(
+        500, ge=0, description="open connections per client address (0: no limit)"
+    )
     max_ws_frame_bytes: int = Field(64 * 1024, ge=1024)
     ws_send_queue: int = Field(256, ge=1, description="frames buffered per slow socket")
     ws_connections_per_user: int = Field(

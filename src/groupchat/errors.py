@@ -56,6 +56,14 @@ class Invalid(AppError):
 class RateLimited(AppError):
     status, code, default_detail = 429, "rate_limited", "too many requests"
 
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return None if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
 
 class ServiceUnavailable(AppError):
     status, code, default_detail = 503, "unavailable", "service unavailable"

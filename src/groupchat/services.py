@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -14,6 +14,7 @@ from groupchat.realtime.bus import Bus, Event
 from groupchat.realtime.hub import Hub
 from groupchat.schemas import Message, Room
 from groupchat.security import Passwords, Tokens
+from groupchat.upload_limits import UploadLimits
 
 
 class AiHooks(Protocol):
@@ -56,6 +57,7 @@ class Services:
     tokens: Tokens
     http: httpx.AsyncClient
     ai: AiHooks
+    upload_limits: UploadLimits = field(default_factory=UploadLimits)
 
     @property
     def upload_dir(self) -> Path:

@@ -1,4 +1,5 @@
-"""Membership: leave, remove, change roles."""
+"""Membership: leave, remove, change roles. Leaving, removal and demotion revoke the invites
+the member created for the room (store/invites.py also refuses them at use time)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from groupchat.errors import Conflict, Forbidden, NotFound
 from groupchat.realtime.bus import Event
 from groupchat.schemas import Member, Role, User
 from groupchat.services import Services
+from groupchat.store import invites as invite_store
 from groupchat.store import rooms as room_store
 
 _RANK: dict[Role | None, int] = {"owner": 3, "admin": 2, "member": 1, None: 0}
@@ -31,6 +33,7 @@ async def remove_member(svc: Services, user: User, room_id: str, target_id: str)
             if _RANK[target_role] >= _RANK[room.my_role]:
                 raise Forbidden("you may not remove that member")
         await room_store.remove_member(conn, room_id, target_id)
+        await invite_store.revoke_invites_by(conn, room_id, target_id)
     frame = events.member_left(room_id, target_id)
     await svc.publish(
         Event(frame=frame, room_id=room_id, user_ids=(target_id,), unjoin_user_ids=(target_id,))
@@ -47,6 +50,8 @@ async def set_role(svc: Services, user: User, room_id: str, target_id: str, role
         if current == "owner":
             raise Conflict("the owner's role cannot change")
         await room_store.set_role(conn, room_id, target_id, role)
+        if _RANK[role] < _RANK[current]:  # a demoted admin's links go with the right to make them
+            await invite_store.revoke_invites_by(conn, room_id, target_id)
         member = await room_store.get_member(conn, room_id, target_id)
         room = await room_store.get_room(conn, room_id, None)
     assert member is not None and room is not None

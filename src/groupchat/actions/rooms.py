@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from groupchat import events
 from groupchat.actions.access import managed_room, owned_room, visible_room
+from groupchat.actions.uploads import delete_room_images
 from groupchat.errors import ROOM_NOT_FOUND, Invalid, NotFound
 from groupchat.ids import format_ts, new_id, utc_now
 from groupchat.realtime.bus import Event
 from groupchat.schemas import Room, RoomCreate, RoomDetail, RoomUpdate, User
 from groupchat.services import Services
+from groupchat.store import invites as invite_store
 from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
+from groupchat.store import uploads as upload_store
 
 
 async def create_room(svc: Services, user: User, body: RoomCreate) -> Room:
@@ -49,6 +52,8 @@ async def update_room(svc: Services, user: User, room_id: str, body: RoomUpdate)
         await managed_room(conn, room_id, user.id)
         if values:  # an empty UPDATE is a syntax error; an empty PATCH changes nothing
             await room_store.update_room(conn, room_id, **values)
+        if values.get("is_public") is False:  # plain members may no longer invite
+            await invite_store.revoke_member_invites(conn, room_id)
         room = await room_store.get_room(conn, room_id, user.id)
     assert room is not None
     if values:
@@ -65,7 +70,9 @@ async def delete_room(svc: Services, user: User, room_id: str) -> None:
     async with svc.db.write() as conn:
         await owned_room(conn, room_id, user.id)
         member_ids = await room_store.member_ids(conn, room_id)
+        images = await upload_store.room_image_names(conn, room_id)
         await room_store.delete_room(conn, room_id)
+    await delete_room_images(svc, images)
     frame = events.room_deleted(room_id)
     await svc.publish(
         Event(frame=frame, room_id=room_id, user_ids=tuple(member_ids), unjoin_all=True)
@@ -80,8 +87,10 @@ async def clear_room(svc: Services, user: User, room_id: str) -> None:
     await svc.ai.stop_room(room_id, "The room was cleared.")
     async with svc.db.write() as conn:
         await managed_room(conn, room_id, user.id)
+        images = await upload_store.room_image_names(conn, room_id)
         await message_store.delete_room_messages(conn, room_id)
         await room_store.update_room(conn, room_id, head_hash=None)
+    await delete_room_images(svc, images)
     await svc.publish(Event(frame=events.room_cleared(room_id), room_id=room_id))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, UploadFile
 
 from groupchat.actions import auth
-from groupchat.actions.uploads import store_image
+from groupchat.actions.uploads import upload_avatar as store_avatar
 from groupchat.api.uploads import read_upload
 from groupchat.deps import CurrentUser, Session, Svc
 from groupchat.schemas import AuthOut, LoginIn, ProfileUpdate, RegisterIn, User
@@ -35,10 +35,8 @@ async def update_profile(svc: Svc, user: CurrentUser, body: ProfileUpdate) -> Us
 
 @router.post("/avatar")
 async def upload_avatar(svc: Svc, user: CurrentUser, file: UploadFile) -> User:
-    limit = svc.settings.max_avatar_bytes
-    data = await read_upload(file, limit)
-    url, _ = await store_image(svc, data, folder="avatars", max_bytes=limit, max_side=512)
-    return await auth.set_avatar(svc, user, url)
+    data = await read_upload(file, svc.settings.max_avatar_bytes)
+    return await store_avatar(svc, user, data)
 
 
 @router.post("/logout", status_code=204)

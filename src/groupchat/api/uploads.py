@@ -13,6 +13,7 @@ from groupchat.schemas import Upload
 router = APIRouter(tags=["uploads"])
 
 _FOLDERS = {"avatars", "chat-images"}
+UPLOAD_CSP = "default-src 'none'; sandbox"
 _TYPES = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
 
@@ -39,5 +40,14 @@ async def serve_upload(svc: Svc, folder: str, name: str) -> FileResponse:
     path = svc.upload_dir / folder / name
     if not path.is_file():
         raise NotFound("file not found")
-    headers = {"Cache-Control": "public, max-age=31536000, immutable"}
-    return FileResponse(path, media_type=_TYPES[match.group(1)], headers=headers)
+    return FileResponse(path, media_type=_TYPES[match.group(1)], headers=_served_headers(name))
+
+
+def _served_headers(name: str) -> dict[str, str]:
+    """Browser cache only (a cleared room's images must not live on in shared caches), shown
+    inline under its own name, and sandboxed should a browser ever render it as a document."""
+    return {
+        "Cache-Control": "private, max-age=86400",
+        "Content-Disposition": f'inline; filename="{name}"',
+        "Content-Security-Policy": UPLOAD_CSP,
+    }

@@ -79,6 +79,7 @@ messages = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("ai_meta", sa.JSON),
     sa.Index(None, "room_id", "id"),
+    sa.Index(None, "image_url"),  # migration 0004: which images a room alone shows
 )
 
 invites = sa.Table(
@@ -117,6 +118,19 @@ revoked_tokens = sa.Table(
     metadata,
     sa.Column("jti", sa.String(64), primary_key=True),
     sa.Column("expires_at", TS, nullable=False),
+)
+
+# who stored which file (migration 0004): upload quotas, and deleting a cleared room's images.
+# `kind` is the folder under UPLOAD_DIR: "chat-images" or "avatars".
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),  # the stored file name, <ULID>.<ext>
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index(None, "user_id", "created_at"),
 )
 
 # server-wide values shared by every process, e.g. the one-time setup token (migration 0002)

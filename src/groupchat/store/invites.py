@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from groupchat.db.tables import invites, nostr_invites
+from groupchat.db.tables import invites, nostr_invites, room_members, rooms
 from groupchat.schemas import Invite
 from groupchat.store.rooms import storable
 
@@ -34,18 +34,40 @@ async def insert_invite(conn: AsyncConnection, **values: Any) -> Invite:
 
 
 async def get_invite(conn: AsyncConnection, token: str) -> Invite | None:
-    """A live (not revoked) invite by token, whatever its expiry."""
+    """A live invite by token (see _live), whatever its expiry and uses."""
     if not storable(token):
         return None
-    query = invites.select().where(invites.c.token == token, invites.c.revoked.is_(False))
+    query = invites.select().where(invites.c.token == token, _live())
     row = (await conn.execute(query)).first()
     return _to_invite(row) if row else None
 
 
+def _creator_may_invite(table: sa.Table) -> sa.ColumnElement[bool]:
+    """The creator of a row of `table` (invites, nostr_invites) could still create it now:
+    a member of the room, and its owner or an admin unless the room is public."""
+    may = sa.or_(room_members.c.role != "member", rooms.c.is_public.is_(True))
+    return (
+        sa.select(room_members.c.user_id)
+        .join(rooms, rooms.c.id == room_members.c.room_id)
+        .where(
+            room_members.c.room_id == table.c.room_id,
+            room_members.c.user_id == table.c.created_by,
+            may,
+        )
+        .correlate(table)
+        .exists()
+    )
+
+
+def _live() -> sa.ColumnElement[bool]:
+    """Not revoked, and its creator could still create it (checked at every use)."""
+    return sa.and_(invites.c.revoked.is_(False), _creator_may_invite(invites))
+
+
 def _usable(now: str) -> sa.ColumnElement[bool]:
-    """Not revoked, not expired, not used up."""
+    """Live (see _live), not expired, not used up: the one rule every use of an invite obeys."""
     return sa.and_(
-        invites.c.revoked.is_(False),
+        _live(),
         sa.or_(invites.c.expires_at.is_(None), invites.c.expires_at > now),
         sa.or_(invites.c.max_uses.is_(None), invites.c.uses < invites.c.max_uses),
     )
@@ -75,6 +97,37 @@ async def revoke_invite(conn: AsyncConnection, token: str) -> None:
     await conn.execute(invites.update().where(invites.c.token == token).values(revoked=True))
 
 
+async def revoke_invites_by(conn: AsyncConnection, room_id: str, user_id: str) -> None:
+    """Revoke every invite the user created for the room (removed, left or demoted)."""
+    await conn.execute(
+        invites.update()
+        .where(invites.c.room_id == room_id, invites.c.created_by == user_id)
+        .values(revoked=True)
+    )
+    await conn.execute(
+        nostr_invites.delete().where(
+            nostr_invites.c.room_id == room_id, nostr_invites.c.created_by == user_id
+        )
+    )
+
+
+async def revoke_member_invites(conn: AsyncConnection, room_id: str) -> None:
+    """Revoke the room's invites whose creators are not its owner or an admin (made private)."""
+    managers = sa.select(room_members.c.user_id).where(
+        room_members.c.room_id == room_id, room_members.c.role.in_(("owner", "admin"))
+    )
+    await conn.execute(
+        invites.update()
+        .where(invites.c.room_id == room_id, invites.c.created_by.not_in(managers))
+        .values(revoked=True)
+    )
+    await conn.execute(
+        nostr_invites.delete().where(
+            nostr_invites.c.room_id == room_id, nostr_invites.c.created_by.not_in(managers)
+        )
+    )
+
+
 async def add_nostr_invite(conn: AsyncConnection, **values: Any) -> None:
     """Remember that the holder of a key may join a room (idempotent)."""
     query = sa.select(nostr_invites.c.pubkey).where(
@@ -89,8 +142,10 @@ async def add_nostr_invite(conn: AsyncConnection, **values: Any) -> None:
 
 
 async def take_nostr_invites(conn: AsyncConnection, pubkey: str) -> list[str]:
-    """Room ids waiting for this key; the invites are consumed."""
-    query = sa.select(nostr_invites.c.room_id).where(nostr_invites.c.pubkey == pubkey)
+    """Room ids waiting for this key whose inviter could still invite; all are consumed."""
+    query = sa.select(nostr_invites.c.room_id).where(
+        nostr_invites.c.pubkey == pubkey, _creator_may_invite(nostr_invites)
+    )
     room_ids = list((await conn.execute(query)).scalars())
     await conn.execute(nostr_invites.delete().where(nostr_invites.c.pubkey == pubkey))
     return room_ids
