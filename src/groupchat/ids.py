@@ -10,21 +10,49 @@ from datetime import UTC, datetime
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 _lock = threading.Lock()
 _last = (0, 0)
+_RAND_MASK = (1 << 80) - 1
 
 
-def new_id() -> str:
-    """A ULID: 48-bit milliseconds + 80 random bits, monotonic within this process."""
+def new_id(after: str | None = None) -> str:
+    """A ULID: 48-bit milliseconds + 80 random bits, monotonic within this process.
+
+    `after`: an id (perhaps made by another process) that the new one must sort after.
+    """
     global _last
     with _lock:
         now_ms = time.time_ns() // 1_000_000
+        floor = _floor(after)
+        if floor >= _pack(*_last):
+            _last = (floor >> 80, floor & _RAND_MASK)
         last_ms, last_rand = _last
         if now_ms <= last_ms:  # same (or earlier) millisecond: increment, keep order
             now_ms, rand = last_ms, last_rand + 1
+            if rand > _RAND_MASK:  # spent this millisecond's ids: borrow the next one
+                now_ms, rand = now_ms + 1, 0
         else:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
         _last = (now_ms, rand)
-    value = (now_ms << 80) | rand
+    value = _pack(now_ms, rand)
     return "".join(_ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def _pack(ms: int, rand: int) -> int:
+    return (ms << 80) | rand
+
+
+def _floor(after: str | None) -> int:
+    try:
+        return decode_id(after) if after else 0
+    except ValueError:  # not one of our ids: nothing to sort after
+        return 0
+
+
+def decode_id(value: str) -> int:
+    """The 128-bit number a ULID spells (its sort order)."""
+    number = 0
+    for char in value:
+        number = (number << 5) | _ALPHABET.index(char)
+    return number
 
 
 def utc_now() -> datetime:

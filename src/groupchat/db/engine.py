@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,26 +12,42 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 WRITE_OPTION = "groupchat_write"
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=5000",
-    "PRAGMA synchronous=NORMAL",
-)
+BUSY_TIMEOUT_MS = 5000
+
+
+def sqlite_pragmas(synchronous: str = "normal") -> tuple[str, ...]:
+    """Every SQLite connection's settings; `synchronous` is SQLITE_SYNCHRONOUS (normal or full)."""
+    return (
+        "PRAGMA journal_mode=WAL",
+        "PRAGMA foreign_keys=ON",
+        f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+        f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}",
+    )
+
+
+def connect_sqlite(path: str, synchronous: str) -> sqlite3.Connection:
+    """A plain `sqlite3` connection (the post writer's) with the same settings as the engine's."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    for pragma in sqlite_pragmas(synchronous):
+        conn.execute(pragma)
+    return conn
 
 
 class Database:
     """One engine; `read()` and `write()` hand out connections inside a transaction."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, **_engine_args(url))
         # SQLite allows one writer: serializing our writers in-process avoids SQLITE_BUSY
         # on deferred transactions that upgrade to writes.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # How many write() blocks are waiting or running: the post writer's thread lets them
+        # have the database first (SQLite's busy handler polls and would starve them).
+        self.writers_waiting = 0
         if self.is_sqlite:
-            _install_sqlite_hooks(self.engine)
+            _install_sqlite_hooks(self.engine, sqlite_pragmas(sqlite_synchronous))
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -45,10 +62,14 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.connect() as conn:
-            await conn.execution_options(**{WRITE_OPTION: True})
-            async with conn.begin():
-                yield conn
+        self.writers_waiting += 1
+        try:
+            async with self._write_lock, self.engine.connect() as conn:
+                await conn.execution_options(**{WRITE_OPTION: True})
+                async with conn.begin():
+                    yield conn
+        finally:
+            self.writers_waiting -= 1
 
     async def ping(self) -> None:
         """Raise if the database does not answer."""
@@ -65,14 +86,14 @@ def _engine_args(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
 
 
-def _install_sqlite_hooks(engine: AsyncEngine) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, pragmas: tuple[str, ...]) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN covers reads too
         # (SQLAlchemy's documented recipe for pysqlite/aiosqlite).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from groupchat.db.tables import room_members, rooms, users
+from groupchat.db.tables import messages, room_members, rooms, users
 from groupchat.schemas import Member, Role, Room
 from groupchat.store.users import PUBLIC_COLUMNS, to_public
 
@@ -47,6 +49,7 @@ def _to_room(row: Any) -> Room:
         ai_mode=row.ai_mode,
         ai_model=row.ai_model,
         ai_system_prompt=row.ai_system_prompt,
+        ai_budget_usd=row.ai_budget_usd,
         created_by=row.created_by,
         created_at=row.created_at,
         member_count=row.member_count,
@@ -160,6 +163,22 @@ async def member_ids(conn: AsyncConnection, room_id: str) -> list[str]:
 async def get_head(conn: AsyncConnection, room_id: str) -> str | None:
     query = sa.select(rooms.c.head_hash).where(rooms.c.id == room_id)
     return (await conn.execute(query)).scalar_one_or_none()
+
+
+async def get_head_and_id(conn: AsyncConnection, room_id: str) -> tuple[str | None, str | None]:
+    """The chain head's hash and its message's id (new ids must sort after it), or Nones."""
+    query = (
+        sa.select(rooms.c.head_hash, messages.c.id)
+        .select_from(rooms.outerjoin(messages, messages.c.hash == rooms.c.head_hash))
+        .where(rooms.c.id == room_id)
+    )
+    row = (await conn.execute(query)).first()
+    return (row[0], row[1]) if row else (None, None)
+
+
+def room_from_values(values: Mapping[str, Any], my_role: Role | None) -> Room:
+    """A Room from a rooms row plus `member_count` (read by the post writer's own SQL)."""
+    return _to_room(SimpleNamespace(**{**values, "my_role": my_role}))
 
 
 async def move_head(conn: AsyncConnection, room_id: str, old: str | None, new: str | None) -> bool:

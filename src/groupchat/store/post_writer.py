@@ -1,0 +1,274 @@
+"""One writer per process for posts: it takes every post waiting and commits them together.
+
+SQLite: a thread with its own `sqlite3` connection. PostgreSQL: a task with its own asyncpg
+connection. Each batch is one transaction (store/post_batch.py); after it commits, each post's
+`announce` runs and its future is resolved, in commit order, on the event loop. A post that
+cannot be stored fails alone, never its batch. GROUP_COMMIT=false (or an in-memory SQLite
+database) stores each post in its own SQLAlchemy transaction instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.engine import make_url
+
+from groupchat.config import Settings
+from groupchat.db.engine import Database, connect_sqlite
+from groupchat.errors import ServiceUnavailable
+from groupchat.store import post_batch
+from groupchat.store import rooms as room_store
+from groupchat.store.post_batch import HeadMoved, NewPost, Posted
+
+log = logging.getLogger(__name__)
+MAX_BATCH = 256
+RETRIES = 5  # a batch relinked after another process moved a head (or a PostgreSQL deadlock)
+YIELD_SECONDS = 0.2  # at most this long the SQLite writer lets SQLAlchemy writers go first
+Outcome = Posted | BaseException
+Pending = tuple[NewPost, "asyncio.Future[Posted]"]
+
+
+class PostWriter(Protocol):
+    """Stores posts; `submit` resolves once the post is committed (or refused)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def submit(self, post: NewPost) -> Awaitable[Posted]: ...
+
+
+def make_post_writer(settings: Settings, db: Database) -> PostWriter:
+    """The group-commit writer for this database, or one transaction per post."""
+    if not settings.group_commit:
+        return SinglePostWriter(db)
+    if db.is_sqlite:
+        path = settings.sqlite_path
+        return SinglePostWriter(db) if path is None else SqliteWriter(db, str(path), settings)
+    return PgWriter(db.url)
+
+
+def _settle(batch: Sequence[Pending], outcomes: Sequence[Outcome]) -> None:
+    """On the event loop, in commit order: announce each stored post, then resolve its future."""
+    for (post, future), outcome in zip(batch, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            if not future.done():
+                future.set_exception(outcome)
+            continue
+        if post.announce is not None and outcome.message is not None:
+            try:
+                post.announce(outcome)
+            except Exception:
+                log.exception("announcing message %s failed", outcome.message.id)
+        if not future.done():
+            future.set_result(outcome)
+
+
+def _unavailable(count: int) -> list[Outcome]:
+    return [ServiceUnavailable("the message could not be stored; try again") for _ in range(count)]
+
+
+class SqliteWriter:
+    """The SQLite writer thread (WAL, BEGIN IMMEDIATE, SQLITE_SYNCHRONOUS)."""
+
+    def __init__(self, db: Database, path: str, settings: Settings) -> None:
+        self._db, self._path, self._sync = db, path, settings.sqlite_synchronous
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="groupchat-post-writer", daemon=True
+        )
+        self._thread.start()
+        await asyncio.wrap_future(ready)
+
+    def submit(self, post: NewPost) -> asyncio.Future[Posted]:
+        if self._loop is None or self._thread is None:
+            raise ServiceUnavailable("the server is shutting down")
+        future: asyncio.Future[Posted] = self._loop.create_future()
+        self._queue.put((post, future))
+        return future
+
+    async def stop(self) -> None:
+        """Store what is queued, then end the thread."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._queue.put(None)
+            await asyncio.to_thread(thread.join)
+
+    def _run(self, ready: concurrent.futures.Future[None]) -> None:
+        try:
+            conn = connect_sqlite(self._path, self._sync)
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            stopping = False
+            while not stopping:
+                batch, stopping = self._take()
+                if batch:
+                    outcomes = self._write(conn, [post for post, _ in batch])
+                    assert self._loop is not None
+                    self._loop.call_soon_threadsafe(_settle, batch, outcomes)
+        finally:
+            conn.close()
+
+    def _take(self) -> tuple[list[Pending], bool]:
+        """Wait for one post, then take every post waiting (up to MAX_BATCH); True at the end."""
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    def _write(self, conn: sqlite3.Connection, posts: list[NewPost]) -> list[Outcome]:
+        for _ in range(RETRIES):
+            self._let_others_write()
+            try:
+                return list(post_batch.write_sqlite(conn, posts))
+            except HeadMoved:
+                continue
+            except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError) as exc:
+                if len(posts) == 1:
+                    log.warning("a message could not be stored: %s", exc)
+                    return [exc]
+                return [outcome for post in posts for outcome in self._write(conn, [post])]
+            except sqlite3.Error:
+                log.exception("storing %d messages failed", len(posts))
+                return _unavailable(len(posts))
+        return _unavailable(len(posts))
+
+    def _let_others_write(self) -> None:
+        """SQLAlchemy writers (joins, clears, the AI) wait in SQLite's busy handler, which
+        polls: under a steady stream of batches they would rarely find the lock free."""
+        deadline = time.monotonic() + YIELD_SECONDS
+        while self._db.writers_waiting and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
+
+class PgWriter:
+    """The PostgreSQL writer task, on a connection of its own."""
+
+    def __init__(self, url: str) -> None:
+        self._dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+        self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
+        self._conn: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._conn = await self._connect()
+        self._task = asyncio.create_task(self._run(), name="groupchat-post-writer")
+
+    def submit(self, post: NewPost) -> asyncio.Future[Posted]:
+        if self._task is None:
+            raise ServiceUnavailable("the server is shutting down")
+        future: asyncio.Future[Posted] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((post, future))
+        return future
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._queue.put_nowait(None)
+            await task
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _connect(self) -> Any:
+        import asyncpg
+
+        return await asyncpg.connect(self._dsn)
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = await self._take()
+            if batch:
+                _settle(batch, await self._write([post for post, _ in batch]))
+
+    async def _take(self) -> tuple[list[Pending], bool]:
+        first = await self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < MAX_BATCH and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:
+                return batch, True
+            batch.append(item)
+        return batch, False
+
+    async def _write(self, posts: list[NewPost]) -> list[Outcome]:
+        import asyncpg
+
+        for _ in range(RETRIES):
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await self._connect()
+                return list(await post_batch.write_pg(self._conn, posts))
+            except (HeadMoved, asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                continue
+            except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
+                if len(posts) == 1:
+                    log.warning("a message could not be stored: %s", exc)
+                    return [exc]
+                return [outcome for post in posts for outcome in await self._write([post])]
+            except Exception:  # connection lost: whether it committed is unknown, so no retry
+                log.exception("storing %d messages failed", len(posts))
+                await self._drop_connection()
+                return _unavailable(len(posts))
+        return _unavailable(len(posts))
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+
+class SinglePostWriter:
+    """One SQLAlchemy transaction per post (GROUP_COMMIT=false; the v1 path, for comparison)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def submit(self, post: NewPost) -> Posted:
+        async with self._db.write() as conn:
+            room = await room_store.get_room(conn, post.room_id, post.member_id)
+            if room is None or (post.member_id is not None and room.my_role is None):
+                return Posted(None, room)
+            try:
+                message = await post_batch.append_one(conn, post)
+            except HeadMoved:
+                raise ServiceUnavailable("the room is too busy; try again") from None
+        posted = Posted(message, room)
+        if post.announce is not None:
+            post.announce(posted)
+        return posted
