@@ -177,7 +177,7 @@ function passwordSection() {
       const body = { current_password: current.value, new_password: fresh.value };
       await api.post('/api/auth/password', body, { keepSession: true });
       form.reset();
-      status.textContent = 'Password changed.';
+      status.textContent = 'Password changed. Your other devices were signed out.';
     } catch (err) {
       status.textContent =
         err.status === 401 || err.status === 403 ? 'The current password is not right.' : err.message;
