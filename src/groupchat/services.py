@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -10,11 +13,16 @@ import httpx
 
 from groupchat.config import Settings
 from groupchat.db.engine import Database
+from groupchat.metrics import Metrics
+from groupchat.ratelimit import Buckets
 from groupchat.realtime.bus import Bus, Event
 from groupchat.realtime.hub import Hub
 from groupchat.schemas import Message, Room
 from groupchat.security import Passwords, Tokens
+from groupchat.store.post_writer import PostWriter, make_post_writer
 from groupchat.upload_limits import UploadLimits
+
+log = logging.getLogger(__name__)
 
 
 class AiHooks(Protocol):
@@ -58,6 +66,16 @@ class Services:
     http: httpx.AsyncClient
     ai: AiHooks
     upload_limits: UploadLimits = field(default_factory=UploadLimits)
+    metrics: Metrics = field(default_factory=Metrics)  # this app's own registry
+    posts: PostWriter = field(init=False)  # started and stopped by the app's lifespan
+    posting: Buckets | None = field(init=False)  # per-user posting budget (API.md "Posting rate")
+    _outbox: deque[Event] = field(default_factory=deque, init=False, repr=False)
+    _drainer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.posts = make_post_writer(self.settings, self.db)
+        rate, burst = self.settings.ws_messages_per_second, self.settings.ws_message_burst
+        self.posting = Buckets(rate, burst) if rate > 0 and burst > 0 else None
 
     @property
     def upload_dir(self) -> Path:
@@ -65,3 +83,22 @@ class Services:
 
     async def publish(self, event: Event) -> None:
         await self.bus.publish(event)
+
+    def publish_soon(self, event: Event) -> None:
+        """Publish from synchronous code; events go out one at a time, in call order."""
+        self._outbox.append(event)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def flush_published(self) -> None:
+        """Wait until every publish_soon event has been handed to the bus."""
+        if self._drainer is not None:
+            await self._drainer
+
+    async def _drain(self) -> None:
+        while self._outbox:
+            event = self._outbox.popleft()
+            try:
+                await self.bus.publish(event)
+            except Exception:
+                log.exception("publishing a %s event failed", event.frame.get("type"))

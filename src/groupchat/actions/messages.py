@@ -1,4 +1,4 @@
-"""Messages: post (stored, chained, then broadcast), page through, look up by hash."""
+"""Messages: post (stored by the post writer, chained, then broadcast), page, look up by hash."""
 
 from __future__ import annotations
 
@@ -7,15 +7,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import events
-from groupchat.actions.access import member_room, strict_member_room, visible_room
+from groupchat.actions.access import visible_room
 from groupchat.actions.uploads import STORED_NAME
-from groupchat.errors import BadRequest, Invalid, NotFound
-from groupchat.hashchain import message_hash
-from groupchat.ids import format_ts, new_id, utc_now
+from groupchat.errors import (
+    ROOM_NOT_FOUND,
+    AppError,
+    BadRequest,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+)
 from groupchat.realtime.bus import Event
 from groupchat.rendering import render_markdown
 from groupchat.schemas import (
-    AiMeta,
     AuthorType,
     Message,
     MessagePage,
@@ -26,7 +31,9 @@ from groupchat.schemas import (
 )
 from groupchat.services import Services
 from groupchat.store import messages as message_store
+from groupchat.store import post_batch
 from groupchat.store import rooms as room_store
+from groupchat.store.post_batch import HeadMoved, NewPost, Posted
 
 CHAT_IMAGE_PREFIX = "/uploads/chat-images/"
 
@@ -43,31 +50,46 @@ async def send_message(
 ) -> Message:
     """Store a member's message, broadcast it, then let the AI decide whether to answer."""
     content = _check_content(svc, content, image_url)
-    async with svc.db.write() as conn:
-        find_room = strict_member_room if strict else member_room
-        room = await find_room(conn, room_id, user.id)
-        message = await append_message(
-            conn, room_id, "user", content, author=public(user), image_url=image_url
-        )
+    _take_posting_budget(svc, user)
+    if not room_store.storable(room_id):
+        raise NotFound(ROOM_NOT_FOUND)
     extra = {"client_id": client_id} if client_id is not None else {}
-    await svc.publish(
-        Event(
-            frame=events.new_message(message),
-            room_id=room_id,
-            sender_id=user.id,
-            sender_extra=extra,
-        )
+
+    def announce(posted: Posted) -> None:  # after commit, in commit order
+        frame = events.new_message(posted.message)  # type: ignore[arg-type]
+        svc.publish_soon(Event(frame, room_id=room_id, sender_id=user.id, sender_extra=extra))
+
+    post = NewPost(
+        room_id,
+        "user",
+        content,
+        render_markdown(content),
+        author=public(user),
+        image_url=image_url,
+        member_id=user.id,  # checked again in the transaction that stores the post
+        announce=announce,
     )
-    svc.ai.on_message(room, message)
-    return message
+    posted = await svc.posts.submit(post)
+    if posted.message is None or posted.room is None:
+        raise _refusal(posted.room, strict=strict)
+    svc.metrics.message_stored("user")
+    svc.ai.on_message(posted.room, posted.message)
+    return posted.message
 
 
 async def post_system_message(svc: Services, room: Room, content: str) -> Message:
     """A message from the server itself (e.g. 'the AI is not configured')."""
-    async with svc.db.write() as conn:
-        message = await append_message(conn, room.id, "system", content)
-    await svc.publish(Event(frame=events.new_message(message), room_id=room.id))
-    return message
+
+    def announce(posted: Posted) -> None:
+        frame = events.new_message(posted.message)  # type: ignore[arg-type]
+        svc.publish_soon(Event(frame=frame, room_id=room.id))
+
+    post = NewPost(room.id, "system", content, render_markdown(content), announce=announce)
+    posted = await svc.posts.submit(post)
+    if posted.message is None:
+        raise NotFound(ROOM_NOT_FOUND)
+    svc.metrics.message_stored("system")
+    return posted.message
 
 
 async def append_message(
@@ -80,53 +102,36 @@ async def append_message(
     image_url: str | None = None,
     ai_meta: dict[str, Any] | None = None,
 ) -> Message:
-    """Insert a message linked to the room's chain head (compare-and-set, retried)."""
-    author_id = author.id if author else None
-    content_html = render_markdown(content)
-    for _ in range(20):
-        prev_hash = await room_store.get_head(conn, room_id)
-        message_id, created_at = new_id(), format_ts(utc_now())
-        digest = message_hash(
-            message_id=message_id,
-            room_id=room_id,
-            author_type=author_type,
-            author_id=author_id,
-            content=content,
-            image_url=image_url,
-            created_at=created_at,
-            prev_hash=prev_hash,
-        )
-        if await room_store.move_head(conn, room_id, prev_hash, digest):
-            break
-    else:  # pragma: no cover - only under extreme multi-process contention
-        raise BadRequest("the room is too busy; try again")
-    await message_store.insert_message(
-        conn,
-        id=message_id,
-        room_id=room_id,
-        author_type=author_type,
-        author_id=author_id,
-        content=content,
-        content_html=content_html,
+    """Insert a message in the caller's transaction, linked to the room's chain head."""
+    post = NewPost(
+        room_id,
+        author_type,
+        content,
+        render_markdown(content),
+        author=author,
         image_url=image_url,
-        hash=digest,
-        prev_hash=prev_hash,
-        created_at=created_at,
         ai_meta=ai_meta,
     )
-    return Message(  # what was just written: no need to read it back
-        id=message_id,
-        room_id=room_id,
-        author_type=author_type,
-        author=author,
-        content=content,
-        content_html=content_html,
-        image_url=image_url,
-        hash=digest,
-        prev_hash=prev_hash,
-        created_at=created_at,
-        ai=AiMeta.model_validate(ai_meta) if ai_meta else None,
-    )
+    try:
+        return await post_batch.append_one(conn, post)
+    except HeadMoved:  # pragma: no cover - only under extreme multi-process contention
+        raise BadRequest("the room is too busy; try again") from None
+
+
+def _take_posting_budget(svc: Services, user: User) -> None:
+    """One post from the user's budget, REST and WebSocket together (API.md "Posting rate")."""
+    if svc.posting is None:
+        return
+    wait = svc.posting.retry_after(user.id)
+    if wait is not None:
+        raise RateLimited("you are posting too fast; slow down", retry_after=wait)
+
+
+def _refusal(room: Room | None, *, strict: bool) -> AppError:
+    """Why a post was not stored: 404 unless the room is public (then: join it first)."""
+    if room is None or strict or not room.is_public:
+        return NotFound(ROOM_NOT_FOUND)
+    return Forbidden("join the room first")
 
 
 def _check_content(svc: Services, content: str, image_url: str | None) -> str:

@@ -1,0 +1,186 @@
+"""Group commit: many posters in many rooms at once, every chain intact, events in commit order.
+
+The post writer (store/post_writer.py) stores whatever posts are waiting in one transaction.
+These tests post concurrently over REST and WebSocket and check, from the outside, that each
+room's chain verifies, that every socket hears each room's messages in chain order, and that a
+post which cannot be stored fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import Actor, Server, Socket, add_member, create_room, start_server
+from groupchat.ids import decode_id, new_id
+from groupchat.schemas import UserPublic
+from groupchat.store.post_batch import NewPost
+from test_hashchain import assert_linear, history, links, stored_links, verify
+
+ROOMS = 5
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # ULIDs: Crockford base32
+
+
+async def post(http: httpx.AsyncClient, actor: Actor, room_id: str, content: str) -> dict[str, Any]:
+    resp = await http.post(
+        f"/api/rooms/{room_id}/messages", json={"content": content}, headers=actor.headers
+    )
+    assert resp.status_code == 201, resp.text
+    message: dict[str, Any] = resp.json()
+    return message
+
+
+async def shared_rooms(http: httpx.AsyncClient, owner: Actor, *others: Actor) -> list[str]:
+    rooms = []
+    for i in range(ROOMS):
+        room = await create_room(http, owner, name=f"room {i}")
+        for who in others:
+            await add_member(http, room, owner, who)
+        rooms.append(room["id"])
+    return rooms
+
+
+async def heard(sock: Socket, count: int) -> list[dict[str, Any]]:
+    return [(await sock.expect("new_message"))["message"] for _ in range(count)]
+
+
+def assert_chain_order(frames: list[dict[str, Any]], room_id: str) -> None:
+    """A socket heard this room's messages exactly in chain (commit) order."""
+    prev = None
+    for message in (m for m in frames if m["room_id"] == room_id):
+        assert message["prev_hash"] == prev, "an event arrived out of commit order"
+        prev = message["hash"]
+
+
+async def test_many_posters_in_many_rooms_keep_every_chain_and_are_heard_in_commit_order(
+    http, server: Server, alice: Actor, bob: Actor, carol: Actor
+) -> None:
+    people = (alice, bob, carol)
+    rooms = await shared_rooms(http, alice, bob, carol)
+    socks = [await who.socket(join=tuple(rooms)) for who in people]
+
+    rest = [
+        post(http, who, room_id, f"{who.name} rest {i} in {n}")
+        for i in range(5)
+        for n, room_id in enumerate(rooms)
+        for who in people
+    ]
+    frames = [
+        sock.send({"type": "send_message", "room_id": room_id, "content": f"ws {i} in {n}"})
+        for i in range(4)
+        for n, room_id in enumerate(rooms)
+        for sock in socks
+    ]
+    answers, _ = await asyncio.gather(asyncio.gather(*rest), asyncio.gather(*frames))
+    total = len(rest) + len(frames)
+    received = await asyncio.gather(*(heard(sock, total) for sock in socks))
+
+    stored: dict[str, dict[str, Any]] = {}
+    for room_id in rooms:
+        messages = await history(http, carol, room_id)
+        assert len(messages) == total // ROOMS
+        assert messages[0]["prev_hash"] is None
+        verify(messages)
+        assert_linear(messages)
+        assert await stored_links(server, room_id) == links(messages)
+        stored.update((m["id"], m) for m in messages)
+        for frames_heard in received:
+            assert_chain_order(frames_heard, room_id)
+    assert all(stored[answer["id"]] == answer for answer in answers)  # 201 = what was stored
+    for frames_heard in received:
+        assert sorted(m["id"] for m in frames_heard) == sorted(stored)
+    await asyncio.gather(*(sock.silent() for sock in socks))
+
+
+async def test_a_room_deleted_while_posts_wait_fails_only_the_posts_to_it(
+    http, alice: Actor, bob: Actor
+) -> None:
+    doomed = await create_room(http, alice, name="doomed")
+    kept = await create_room(http, alice, name="kept")
+    for room in (doomed, kept):
+        await add_member(http, room, alice, bob)
+    bob_sock = await bob.socket(join=(kept["id"],))
+
+    async def bob_posts(room_id: str, content: str) -> int:
+        resp = await http.post(
+            f"/api/rooms/{room_id}/messages", json={"content": content}, headers=bob.headers
+        )
+        return resp.status_code
+
+    jobs = [bob_posts(room["id"], f"{i}") for i in range(20) for room in (doomed, kept)]
+    jobs.insert(20, http.delete(f"/api/rooms/{doomed['id']}", headers=alice.headers))
+    results = await asyncio.gather(*jobs)
+
+    deleted = results.pop(20)
+    assert deleted.status_code == 204, deleted.text
+    assert set(results[0::2]) <= {201, 404}, results
+    assert results[1::2] == [201] * 20
+    messages = await history(http, bob, kept["id"])
+    verify(messages)
+    assert sorted(m["content"] for m in messages) == sorted(f"{i}" for i in range(20))
+    assert await heard(bob_sock, 20) == messages
+    assert (await bob_posts(doomed["id"], "anyone?")) == 404
+
+
+async def test_a_post_that_cannot_be_stored_fails_alone(http, server: Server, alice: Actor) -> None:
+    """Posts queued together share a transaction; one that breaks it is retried alone and
+    fails, and the others are stored (here: an author that no longer exists)."""
+    room = await create_room(http, alice)
+    author = UserPublic.model_validate({k: alice.user[k] for k in UserPublic.model_fields})
+    ghost = author.model_copy(update={"id": new_id()})
+
+    def make(content: str, who: UserPublic) -> NewPost:
+        return NewPost(room["id"], "user", content, f"<p>{content}</p>", author=who)
+
+    posts = [make(f"line {i}", author) for i in range(10)]
+    posts.insert(5, make("from nobody", ghost))
+    outcomes = await asyncio.gather(
+        *(server.services.posts.submit(p) for p in posts), return_exceptions=True
+    )
+
+    failed = outcomes.pop(5)
+    assert isinstance(failed, Exception)
+    messages = await history(http, alice, room["id"])
+    assert [m["content"] for m in messages] == [f"line {i}" for i in range(10)]
+    assert [o.message.model_dump(mode="json") for o in outcomes] == messages  # type: ignore[union-attr]
+    verify(messages)
+
+
+async def test_two_servers_post_to_many_rooms_at_once(
+    http, server: Server, alice: Actor, bob: Actor
+) -> None:
+    """Two processes' writers lock rooms in one order: no deadlock, one chain per room."""
+    rooms = await shared_rooms(http, alice, bob)
+    other = await start_server(server.settings)
+    try:
+        async with httpx.AsyncClient(base_url=other.base_url, timeout=20) as http2:
+            jobs = [
+                post(client, who, room_id, f"{who.name} {i}")
+                for i in range(6)
+                for room_id in rooms
+                for client, who in ((http, alice), (http2, bob))
+            ]
+            await asyncio.gather(*jobs)
+    finally:
+        await other.stop()
+    for room_id in rooms:
+        messages = await history(http, alice, room_id)
+        assert len(messages) == 12
+        verify(messages)
+        assert_linear(messages)
+
+
+@pytest.mark.parametrize("ahead_ms", [0, 5_000])
+def test_new_ids_sort_after_a_head_written_by_another_process(ahead_ms: int) -> None:
+    """Its clock ahead of ours, or the same millisecond with a larger random part."""
+    theirs = _shifted(new_id(), ahead_ms)
+    ours = new_id(after=theirs)
+    assert theirs < ours < new_id()
+
+
+def _shifted(message_id: str, ahead_ms: int) -> str:
+    value = decode_id(message_id) + (ahead_ms << 80) + (1 << 60)
+    return "".join(ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
