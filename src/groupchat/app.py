@@ -20,7 +20,13 @@ from groupchat.config import Settings, resolve_jwt_secret
 from groupchat.db.engine import Database
 from groupchat.db.migrate import backup_sqlite, upgrade
 from groupchat.errors import AppError
-from groupchat.middleware import MULTIPART_OVERHEAD, BodyLimit, SecurityHeaders
+from groupchat.middleware import (
+    MULTIPART_OVERHEAD,
+    BodyLimit,
+    HostCheck,
+    SecurityHeaders,
+    content_security_policy,
+)
 from groupchat.ratelimit import AuthRateLimit
 from groupchat.realtime.hub import Hub
 from groupchat.realtime.redis_bus import make_bus
@@ -158,4 +164,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             allow_methods=["*"],
             allow_headers=["Authorization", "Content-Type"],
         )
-    app.add_middleware(SecurityHeaders)
+    origins = [o for o in [settings.public_url, *settings.cors_origin_list] if o]
+    if settings.public_url:
+        app.add_middleware(HostCheck, origins=origins)
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(origins))

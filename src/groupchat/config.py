@@ -104,6 +104,19 @@ class Settings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        """Blank is unset; else an http(s) URL with a host name (the Host check relies on it)."""
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.strip()
+
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
         if self.search_provider == "tavily" and not self.tavily_api_key:

@@ -1,33 +1,61 @@
-"""Pure ASGI middleware: request body caps and security headers on every response."""
+"""Pure ASGI middleware: request body caps, the Host check and security headers."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
-)
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", CSP.encode()),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-]
+_WS_SCHEMES = {"http": "ws", "https": "wss"}
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Load balancers probe these by address, not by the public name.
+HOST_EXEMPT_PATHS = frozenset({"/healthz", "/readyz"})
+
+
+def content_security_policy(origins: Iterable[str] = ()) -> str:
+    """The CSP: our own files only; WebSockets to 'self' and the ws/wss forms of `origins`."""
+    sockets = sorted({ws for origin in origins if (ws := _ws_origin(origin))})
+    connect = " ".join(["'self'", *sockets])
+    return (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        f"connect-src {connect}; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    )
+
+
+def _ws_origin(origin: str) -> str | None:
+    """wss://host for https://host (ws:// for http://); None for anything else."""
+    parts = urlsplit(origin)
+    scheme = _WS_SCHEMES.get(parts.scheme.lower())
+    return f"{scheme}://{parts.netloc.lower()}" if scheme and parts.netloc else None
+
+
+CSP = content_security_policy()
+
+
+def security_headers(csp: str = CSP) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", csp.encode()),
+        (b"cross-origin-opener-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    ]
+
+
+SECURITY_HEADERS = security_headers()
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file itself
 
 
 class SecurityHeaders:
-    """Adds SECURITY_HEADERS to every HTTP response (unless the app set them)."""
+    """Adds the security headers to every HTTP response (unless the app set them)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, csp: str = CSP) -> None:
         self.app = app
+        self.headers = security_headers(csp)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,7 +69,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 started = True
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                extra = [(n, v) for n, v in self.headers if n not in present]
                 message["headers"] = [*message.get("headers", []), *extra]
             await send(message)
 
@@ -51,8 +79,46 @@ class SecurityHeaders:
             # Starlette renders unhandled errors outside all middleware, so without this the
             # 500 would lack our headers; re-raised so the error is still logged once.
             if not started:
-                await _send_json(send, 500, "internal server error", SECURITY_HEADERS)
+                await _send_json(send, 500, "internal server error", self.headers)
             raise
+
+
+class HostCheck:
+    """With PUBLIC_URL set, only requests for its host (or a CORS_ORIGINS host) are served:
+    anything else is 421 (WebSockets are refused before the handshake), except HOST_EXEMPT_PATHS.
+    """
+
+    def __init__(self, app: ASGIApp, origins: Iterable[str]) -> None:
+        self.app = app
+        self.allowed = frozenset(h for o in origins for h in _host_forms(o))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or scope["path"] in HOST_EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        host = next((v for n, v in scope.get("headers", []) if n == b"host"), b"")
+        if host.decode("latin-1").strip().lower() in self.allowed:
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await _send_json(send, 421, "this server does not answer for that host name")
+
+
+def _host_forms(origin: str) -> set[str]:
+    """The Host header values that name `origin`: with and without its default port."""
+    parts = urlsplit(origin)
+    if not parts.hostname:
+        return set()
+    name = parts.hostname.lower()
+    if ":" in name:  # an IPv6 address keeps its brackets in Host
+        name = f"[{name}]"
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    default = _DEFAULT_PORTS.get(parts.scheme.lower())
+    forms = {f"{name}:{port}"} if port else set()
+    if port is None or port == default:
+        forms.add(name)
+    return forms
 
 
 class BodyLimit:
