@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from groupchat.ai.setup import build_participant
 from groupchat.api import auth, invites, messages, meta, models, nostr, rooms, uploads
+from groupchat.api_docs import add_docs_routes
 from groupchat.config import Settings, resolve_jwt_secret
 from groupchat.db.engine import Database
 from groupchat.db.migrate import backup_sqlite, upgrade
@@ -27,6 +28,7 @@ from groupchat.middleware import (
     SecurityHeaders,
     content_security_policy,
 )
+from groupchat.openapi import install as install_openapi
 from groupchat.ratelimit import AuthRateLimit
 from groupchat.realtime.hub import Hub
 from groupchat.realtime.redis_bus import make_bus
@@ -44,7 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="GroupChat",
         version="1.0",
         lifespan=_lifespan(settings),
-        docs_url=None,  # Swagger UI loads from a CDN, which our CSP forbids
+        docs_url=None,  # api_docs serves /docs without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -60,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     app.include_router(meta.router)
     app.add_api_websocket_route("/ws", websocket_endpoint)
+    add_docs_routes(app)
+    install_openapi(app)
     add_client_routes(app, settings.static_dir)
     _add_error_handlers(app)
     _add_middleware(app, settings)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+from groupchat import nostr, text_rules
 
 Role = Literal["owner", "admin", "member"]
 AiMode = Literal["mention", "always", "off"]
 AuthorType = Literal["user", "ai", "system"]
 
-_BAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BAD_CHARS = text_rules.BAD_CHARS
 
 
 def _clean_text(value: str) -> str:
@@ -26,7 +35,7 @@ def _clean_text(value: str) -> str:
     return value
 
 
-_INVISIBLE = {"Cf", "Cc", "Zs", "Zl", "Zp", "Mn", "Me"}
+_INVISIBLE = text_rules.INVISIBLE
 
 
 def _single_line(value: str) -> str:
@@ -38,19 +47,35 @@ def _single_line(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_clean_text)]
-Line = Annotated[str, AfterValidator(_single_line)]
-Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{3,32}$")]
-Password = Annotated[
-    str, StringConstraints(min_length=8, max_length=256), AfterValidator(_clean_text)
+# The document states these rules as patterns (text_rules); the validators enforce them.
+Text = Annotated[
+    str, AfterValidator(_clean_text), Field(json_schema_extra=text_rules.document_text)
 ]
-DisplayName = Annotated[Line, StringConstraints(min_length=1, max_length=64)]
+Line = Annotated[
+    str, AfterValidator(_single_line), Field(json_schema_extra=text_rules.document_line)
+]
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{3,32}$")]
+Password = Annotated[Text, StringConstraints(min_length=8, max_length=256)]
+# Names: at most N characters as sent (so the document's maxLength is exact), then trimmed,
+# then at least one character left.
+_NAME = Field(min_length=1, json_schema_extra=text_rules.document_line)
+DisplayName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_single_line), _NAME]
 Bio = Annotated[Text, StringConstraints(max_length=500)]
-RoomName = Annotated[Line, StringConstraints(min_length=1, max_length=100)]
+RoomName = Annotated[str, StringConstraints(max_length=100), AfterValidator(_single_line), _NAME]
 Description = Annotated[Text, StringConstraints(max_length=1000)]
 SystemPrompt = Annotated[Text, StringConstraints(max_length=8000)]
-ModelId = Annotated[Line, StringConstraints(min_length=1, max_length=200)]
+ModelId = Annotated[str, StringConstraints(max_length=200), AfterValidator(_single_line), _NAME]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+def _whole(value: object) -> object:
+    """JSON has one number type: 3.0 is the integer 3 (as JSON Schema says); 3.5 stays refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WHOLE = BeforeValidator(_whole)  # after an int's constraints: Annotated[int, Field(...), WHOLE]
 
 
 class Input(BaseModel):
@@ -106,7 +131,7 @@ class MessageCreate(Input):
 
 class InviteCreate(Input):
     room_id: Id
-    max_uses: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
+    max_uses: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = None
     expires_in_hours: Annotated[float, Field(gt=0, le=8760)] | None = 168
 
 
@@ -115,9 +140,47 @@ class NostrInviteCreate(Input):
     pubkey: Annotated[str, StringConstraints(max_length=100)]
 
 
+def _hex(length: int) -> dict[str, object]:
+    return {"type": "string", "pattern": f"^[0-9a-f]{{{length}}}$"}
+
+
+# What nostr.check_auth_event accepts (its own checks, after the challenge is used up, answer 422
+# otherwise): the document describes it, the action enforces it.
+NIP01_EVENT = {
+    "title": "NostrEvent",
+    "description": "A signed NIP-01 event (kind 22242 with a `challenge` tag to sign in)",
+    "type": "object",
+    "required": ["id", "pubkey", "created_at", "kind", "tags", "content", "sig"],
+    "properties": {
+        "id": _hex(64),
+        "pubkey": _hex(64),
+        "created_at": {"type": "integer", "minimum": 0, "maximum": nostr.MAX_CREATED_AT},
+        "kind": {"type": "integer"},
+        "tags": {
+            "type": "array",
+            "maxItems": nostr.MAX_TAGS,
+            "items": {
+                "type": "array",
+                "maxItems": nostr.MAX_TAG_ITEMS,
+                "items": {"type": "string", "maxLength": nostr.MAX_TAG_CHARS},
+            },
+        },
+        "content": {"type": "string", "maxLength": nostr.MAX_CONTENT_CHARS},
+        "sig": _hex(128),
+    },
+}
+
+
+def _whole_event_numbers(event: object) -> object:
+    """`created_at` and `kind` sent as 3.0 are the integer 3, as for every other integer."""
+    if not isinstance(event, dict):
+        return event
+    return {k: _whole(v) if k in ("created_at", "kind") else v for k, v in event.items()}
+
+
 class NostrEventIn(Input):
     model_config = ConfigDict(strict=False, extra="forbid")
-    event: object
+    event: Annotated[object, BeforeValidator(_whole_event_numbers), WithJsonSchema(NIP01_EVENT)]
 
 
 # ---------------------------------------------------------------- outputs

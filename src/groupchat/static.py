@@ -14,7 +14,7 @@ from groupchat.errors import NotFound
 BUNDLED = Path(__file__).with_name("web")
 CATCH_ALL = "/{path:path}"
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-SERVER_PREFIXES = frozenset({"api", "uploads", "ws", "healthz", "readyz"})
+SERVER_PREFIXES = frozenset({"api", "uploads", "ws", "healthz", "readyz", "docs"})
 PLACEHOLDER = "<!doctype html><title>GroupChat</title><p>GroupChat server is running.</p>"
 
 

@@ -8,17 +8,18 @@ from groupchat.actions import auth
 from groupchat.actions.uploads import upload_avatar as store_avatar
 from groupchat.api.uploads import read_upload
 from groupchat.deps import CurrentUser, Session, Svc
+from groupchat.openapi import errors
 from groupchat.schemas import AuthOut, LoginIn, ProfileUpdate, RegisterIn, User
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-@router.post("/register", status_code=201)
+@router.post("/register", status_code=201, responses=errors(403, 409))
 async def register(svc: Svc, body: RegisterIn) -> AuthOut:
     return await auth.register(svc, body)
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, 403))
 async def login(svc: Svc, body: LoginIn) -> AuthOut:
     return await auth.login(svc, body.username, body.password)
 
@@ -28,12 +29,12 @@ async def me(user: CurrentUser) -> User:
     return user
 
 
-@router.patch("/profile")
+@router.patch("/profile", responses=errors(409))
 async def update_profile(svc: Svc, user: CurrentUser, body: ProfileUpdate) -> User:
     return await auth.update_profile(svc, user, body)
 
 
-@router.post("/avatar")
+@router.post("/avatar", responses=errors(429))
 async def upload_avatar(svc: Svc, user: CurrentUser, file: UploadFile) -> User:
     data = await read_upload(file, svc.settings.max_avatar_bytes)
     return await store_avatar(svc, user, data)

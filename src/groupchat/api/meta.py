@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from groupchat.deps import Svc
 from groupchat.errors import ServiceUnavailable
+from groupchat.openapi import errors
 from groupchat.schemas import Status
 
 router = APIRouter(tags=["meta"])
@@ -16,7 +17,7 @@ async def healthz() -> Status:
     return Status(status="ok")
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=errors(503))
 async def readyz(svc: Svc) -> Status:
     try:
         await svc.db.ping()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from groupchat.actions import members, rooms
 from groupchat.deps import CurrentUser, Svc
+from groupchat.openapi import errors
 from groupchat.schemas import Member, RoleUpdate, Room, RoomCreate, RoomDetail, RoomList, RoomUpdate
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
@@ -30,12 +31,12 @@ async def get_room(svc: Svc, user: CurrentUser, room_id: str) -> RoomDetail:
     return await rooms.get_room(svc, user, room_id)
 
 
-@router.patch("/{room_id}")
+@router.patch("/{room_id}", responses=errors(403))
 async def update_room(svc: Svc, user: CurrentUser, room_id: str, body: RoomUpdate) -> Room:
     return await rooms.update_room(svc, user, room_id, body)
 
 
-@router.delete("/{room_id}", status_code=204)
+@router.delete("/{room_id}", status_code=204, responses=errors(403))
 async def delete_room(svc: Svc, user: CurrentUser, room_id: str) -> Response:
     await rooms.delete_room(svc, user, room_id)
     return Response(status_code=204)
@@ -46,19 +47,19 @@ async def join_room(svc: Svc, user: CurrentUser, room_id: str) -> Room:
     return await rooms.join_room(svc, user, room_id)
 
 
-@router.post("/{room_id}/clear", status_code=204)
+@router.post("/{room_id}/clear", status_code=204, responses=errors(403))
 async def clear_room(svc: Svc, user: CurrentUser, room_id: str) -> Response:
     await rooms.clear_room(svc, user, room_id)
     return Response(status_code=204)
 
 
-@router.delete("/{room_id}/members/{user_id}", status_code=204)
+@router.delete("/{room_id}/members/{user_id}", status_code=204, responses=errors(403, 409))
 async def remove_member(svc: Svc, user: CurrentUser, room_id: str, user_id: str) -> Response:
     await members.remove_member(svc, user, room_id, user_id)
     return Response(status_code=204)
 
 
-@router.patch("/{room_id}/members/{user_id}")
+@router.patch("/{room_id}/members/{user_id}", responses=errors(403, 409))
 async def set_role(
     svc: Svc, user: CurrentUser, room_id: str, user_id: str, body: RoleUpdate
 ) -> Member:

@@ -8,6 +8,7 @@ from fastapi.responses import FileResponse
 from groupchat.actions.uploads import STORED_NAME, upload_chat_image
 from groupchat.deps import CurrentUser, Svc
 from groupchat.errors import NotFound, TooLarge
+from groupchat.openapi import errors
 from groupchat.schemas import Upload
 
 router = APIRouter(tags=["uploads"])
@@ -25,7 +26,7 @@ async def read_upload(file: UploadFile, limit: int) -> bytes:
     return data
 
 
-@router.post("/api/upload", status_code=201)
+@router.post("/api/upload", status_code=201, responses=errors(429))
 async def upload(svc: Svc, user: CurrentUser, file: UploadFile) -> Upload:
     data = await read_upload(file, svc.settings.max_image_bytes)
     return await upload_chat_image(svc, user, data)
