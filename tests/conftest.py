@@ -35,6 +35,7 @@ ROOM_KEYS = {
     "ai_mode",
     "ai_model",
     "ai_system_prompt",
+    "ai_budget_usd",
     "created_by",
     "created_at",
     "member_count",

@@ -13,14 +13,18 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 from groupchat.ai.setup import build_participant
 from groupchat.api import auth, invites, messages, meta, models, nostr, rooms, uploads
+from groupchat.api import metrics as metrics_api
+from groupchat.api import usage as usage_api
 from groupchat.api_docs import add_docs_routes
 from groupchat.config import Settings, resolve_jwt_secret
 from groupchat.db.engine import Database
 from groupchat.db.migrate import backup_sqlite, upgrade
 from groupchat.errors import AppError
+from groupchat.metrics import Metrics, RequestTimer
 from groupchat.middleware import (
     MULTIPART_OVERHEAD,
     BodyLimit,
@@ -58,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
         uploads.router,
         nostr.router,
         models.router,
+        usage_api.router,
+        metrics_api.router,
     ):
         app.include_router(router)
     app.include_router(meta.router)
@@ -111,6 +117,7 @@ async def start_services(settings: Settings) -> Services:
         ai=NoAi(),
     )
     services.ai = build_participant(services)
+    services.metrics.count_websockets(hub.connection_count)
     bus.subscribe(services.ai.on_event)  # cancel/clear/delete from other processes
     return services
 
@@ -151,6 +158,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": "internal server error"}, status_code=500)
 
 
+def _metrics_of(scope: Scope) -> Metrics | None:
+    """The running app's metrics (None before its lifespan started)."""
+    services = getattr(scope["app"].state, "services", None)
+    return services.metrics if services is not None else None
+
+
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     def limit_for(path: str) -> int:
         if path == "/api/upload":
@@ -159,6 +172,7 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             return settings.max_avatar_bytes + MULTIPART_OVERHEAD
         return settings.max_json_bytes
 
+    app.add_middleware(RequestTimer, metrics=_metrics_of)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(AuthRateLimit, per_minute=settings.auth_rate_per_minute)
     if settings.cors_origin_list:

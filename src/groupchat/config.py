@@ -99,10 +99,37 @@ class Settings(BaseSettings):
     brave_base_url: str = "https://api.search.brave.com"
     fetch_allow_private: bool = Field(False, description="tests only: let fetch_page reach LANs")
 
-    @field_validator("search_provider", mode="before")
+    # --- AI spending limits and metrics (v2)
+    ai_budget_period: Literal["day", "week", "month"] = Field(
+        "day", description="calendar period (UTC) the AI budgets apply to; weeks start Monday"
+    )
+    ai_budget_server_usd: float = Field(
+        0, ge=0, allow_inf_nan=False, description="AI spending per period (0: none)"
+    )
+    ai_budget_user_usd: float = Field(
+        0, ge=0, allow_inf_nan=False, description="per triggering user (0: none)"
+    )
+    ai_budget_room_usd: float = Field(
+        0, ge=0, allow_inf_nan=False, description="per room (0: none)"
+    )
+    ai_answers_per_user_hour: int = Field(0, ge=0, description="AI answers per user (0: none)")
+    metrics_token: str | None = Field(None, description="bearer token for GET /metrics")
+
+    @field_validator("search_provider", "metrics_token", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "ai_budget_server_usd",
+        "ai_budget_user_usd",
+        "ai_budget_room_usd",
+        "ai_answers_per_user_hour",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_zero(cls, value: object) -> object:
+        return 0 if isinstance(value, str) and not value.strip() else value
 
     @field_validator("public_url", mode="before")
     @classmethod

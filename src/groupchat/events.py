@@ -92,6 +92,17 @@ def member_left(room_id: str, user_id: str) -> Frame:
     return {"type": "member_left", "room_id": room_id, "user_id": user_id}
 
 
+def ai_refused(room_id: str, scope: str, detail: str, resets_at: str) -> Frame:
+    """To the triggering user's sockets: an AI limit stopped the answer before it started."""
+    return {
+        "type": "ai_refused",
+        "room_id": room_id,
+        "scope": scope,
+        "detail": detail,
+        "resets_at": resets_at,
+    }
+
+
 def error(code: str, detail: str) -> Frame:
     return {"type": "error", "code": code, "detail": detail}
 

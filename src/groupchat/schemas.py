@@ -66,6 +66,7 @@ Description = Annotated[Text, StringConstraints(max_length=1000)]
 SystemPrompt = Annotated[Text, StringConstraints(max_length=8000)]
 ModelId = Annotated[str, StringConstraints(max_length=200), AfterValidator(_single_line), _NAME]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+BudgetUsd = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 
 
 def _whole(value: object) -> object:
@@ -109,6 +110,7 @@ class RoomCreate(Input):
     ai_mode: AiMode = "mention"
     ai_model: ModelId | None = None
     ai_system_prompt: SystemPrompt | None = None
+    ai_budget_usd: BudgetUsd | None = None
 
 
 class RoomUpdate(Input):
@@ -118,6 +120,7 @@ class RoomUpdate(Input):
     ai_mode: AiMode = None  # type: ignore[assignment]
     ai_model: ModelId | None = None
     ai_system_prompt: SystemPrompt | None = None
+    ai_budget_usd: BudgetUsd | None = None
 
 
 class RoleUpdate(Input):
@@ -211,6 +214,7 @@ class Room(BaseModel):
     ai_mode: AiMode
     ai_model: str | None
     ai_system_prompt: str | None
+    ai_budget_usd: float | None = None  # v2: null = the server's AI_BUDGET_ROOM_USD
     created_by: str
     created_at: str
     member_count: int
@@ -315,6 +319,61 @@ class Upload(BaseModel):
 
 class Status(BaseModel):
     status: str
+
+
+class UsagePeriod(BaseModel):
+    """GET /api/usage: the caller's own AI spending this period."""
+
+    period: str
+    period_start: str
+    resets_at: str
+    cost: float
+    answers: int
+    limit: float | None
+
+
+class UsageDay(BaseModel):
+    date: str
+    answers: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
+class UsageByModel(BaseModel):
+    model: str
+    answers: int
+    cost: float
+
+
+class UsageByUser(BaseModel):
+    user: UserPublic
+    answers: int
+    cost: float
+
+
+class UsageByRoom(BaseModel):
+    room_id: str
+    name: str
+    answers: int
+    cost: float
+
+
+class UsageReport(BaseModel):
+    """A room's or the server's AI spending; optional parts are omitted, not null."""
+
+    currency: Literal["USD"] = "USD"
+    period: str
+    period_start: str
+    resets_at: str
+    period_cost: float
+    answers_period: int
+    days: list[UsageDay]
+    by_model: list[UsageByModel]
+    by_user: list[UsageByUser] | None = None
+    by_room: list[UsageByRoom] | None = None
+    budget: float | None = None
+    remaining: float | None = None
 
 
 def public(user: UserPublic) -> UserPublic:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from groupchat.actions.messages import append_message
-from groupchat.ai import stream
+from groupchat.ai import spending, stream
 from groupchat.ai.client import Finish, ProviderError, TextDelta, ToolCall, Usage
 from groupchat.ai.context import build_messages, system_prompt
 from groupchat.ai.models import ModelInfo
@@ -47,10 +47,15 @@ class Totals:
 class Answer:
     """Streams one answer to a room; `stop()` cancels it (keeping or discarding partial text)."""
 
-    def __init__(self, ai: Participant, room_id: str) -> None:
+    def __init__(self, ai: Participant, room_id: str, trigger: Message | None = None) -> None:
         self.ai = ai
         self.svc = ai.svc
         self.room_id = room_id
+        # whose message asked for this answer: their limits apply, the ledger names them
+        self.user_id = trigger.author.id if trigger and trigger.author else None
+        self.room: Room | None = None
+        self.info: ModelInfo | None = None
+        self.provider_calls = 0
         self.stream_id = new_id()
         self.parts: list[str] = []
         self.totals = Totals()
@@ -73,8 +78,12 @@ class Answer:
             self.task.cancel()
 
     async def run(self) -> None:
-        room = await self._load_room()
+        room = self.room = await self._load_room()
         if room is None:
+            return
+        refusal = await spending.find_refusal(self.svc, room, self.user_id)
+        if refusal is not None:  # no provider call, no stream frames, nothing stored
+            await spending.refuse(self.svc, self.room_id, self.user_id, refusal)
             return
         model = room.ai_model or self.ai.default_model
         error: str | None = None
@@ -105,7 +114,7 @@ class Answer:
 
     async def _converse(self, room: Room, model: str) -> None:
         settings = self.svc.settings
-        info = await self.ai.catalog.get(model) if self.ai.catalog else None
+        info = self.info = await self.ai.catalog.get(model) if self.ai.catalog else None
         messages = build_messages(
             await self._history(),
             prompt=system_prompt(room, settings.ai_name, settings.ai_system_prompt),
@@ -146,6 +155,7 @@ class Answer:
         assert self.ai.client is not None
         text: list[str] = []
         calls: list[ToolCall] = []
+        self.provider_calls += 1
         async for event in self.ai.client.stream_chat(model=model, messages=messages, tools=tools):
             if isinstance(event, TextDelta) and event.text:
                 if self.first_token is None:
@@ -185,6 +195,11 @@ class Answer:
             message = await self._store(model, text)
             if message is None:
                 error = error or "The answer could not be stored."
+        if self.provider_calls:
+            if self.discard:  # a clear or delete is waiting for this answer to end
+                self.ai.spawn(self._record(model, error))
+            else:  # before ai_stream_end: the room's next answer is checked against it
+                await self._record(model, error)
         frame = stream.ai_stream_end(self.room_id, self.stream_id, message, error)
         await self._publish(frame)
 
@@ -194,10 +209,36 @@ class Answer:
             async with self.svc.db.write() as conn:
                 if await room_store.get_room(conn, self.room_id, None) is None:
                     return None
-                return await append_message(conn, self.room_id, "ai", text, ai_meta=meta)
+                message = await append_message(conn, self.room_id, "ai", text, ai_meta=meta)
         except Exception:
             log.exception("storing the AI answer in room %s failed", self.room_id)
             return None
+        self.svc.metrics.message_stored("ai")
+        return message
+
+    async def _record(self, model: str, error: str | None) -> None:
+        """The ledger row of an answer that reached the provider, however it ended."""
+        assert self.room is not None
+        if self.discard:
+            outcome = "discarded"  # cut by a clear or delete
+        elif self.finish_reason == "cancelled":
+            outcome = "cancelled"
+        else:
+            outcome = "failed" if error is not None else "finished"
+        totals = self.totals
+        cost = spending.answer_cost(
+            totals.cost, totals.prompt_tokens, totals.completion_tokens, self.info
+        )
+        await spending.record(
+            self.svc,
+            room=self.room,
+            user_id=self.user_id,
+            model=model,
+            prompt_tokens=totals.prompt_tokens,
+            completion_tokens=totals.completion_tokens,
+            cost=cost,
+            outcome=outcome,
+        )
 
     def _meta(self, model: str) -> AiMeta:
         now = time.monotonic()

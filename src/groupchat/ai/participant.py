@@ -54,11 +54,11 @@ class Participant:
             return
         if self.client is None:
             if mentions_ai(message.content, name):
-                self._spawn(post_system_message(self.svc, room, NOT_CONFIGURED))
+                self.spawn(post_system_message(self.svc, room, NOT_CONFIGURED))
             return
         queue = self._queues.setdefault(room.id, deque())
         if len(queue) >= self.svc.settings.ai_queue_limit:
-            self._spawn(self._refuse(room))
+            self.spawn(self._refuse(room))
             return
         queue.append(message)
         if room.id not in self._workers:
@@ -82,7 +82,7 @@ class Participant:
         reason = ROOM_GONE.get(str(event.frame.get("type")))
         room_id = event.frame.get("room_id")
         if reason is not None and isinstance(room_id, str) and room_id in self._workers:
-            self._spawn(self.stop_room(room_id, reason))
+            self.spawn(self.stop_room(room_id, reason))
 
     async def stop_room(self, room_id: str, reason: str) -> None:
         """Drop the queue and the current answer without storing anything ('*': every room)."""
@@ -95,13 +95,15 @@ class Participant:
             worker = self._workers.get(rid)
             if worker is not None:
                 await asyncio.wait({worker}, timeout=10)
+        if room_id == "*" and self._background:  # shutting down: let ledger rows be written
+            await asyncio.wait(set(self._background), timeout=10)
 
     async def _work(self, room_id: str) -> None:
         try:
             queue = self._queues.get(room_id)
             while queue:
-                queue.popleft()
-                answer = Answer(self, room_id)
+                trigger = queue.popleft()
+                answer = Answer(self, room_id, trigger)
                 self._current[room_id] = answer
                 answer.task = asyncio.create_task(answer.run())
                 await asyncio.wait({answer.task})
@@ -124,7 +126,8 @@ class Participant:
         ):
             await self.svc.publish(Event(frame=frame, room_id=room.id))
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` in the background, holding a reference until it ends."""
         task = asyncio.create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)

@@ -52,6 +52,7 @@ rooms = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     # hash of the newest message: the chain's head, updated compare-and-set on every append
     sa.Column("head_hash", sa.String(64)),
+    sa.Column("ai_budget_usd", sa.Float),  # null: the server's AI_BUDGET_ROOM_USD (migration 0003)
 )
 
 room_members = sa.Table(
@@ -139,4 +140,24 @@ server_state = sa.Table(
     metadata,
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
+)
+
+# every AI answer that reached the provider (migration 0003). No foreign keys on purpose:
+# clearing or deleting a room, or an account, must not erase what was spent.
+ai_ledger = sa.Table(
+    "ai_ledger",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("room_id", ID, nullable=False),
+    sa.Column("room_name", sa.String(100), nullable=False),  # as it was when the answer ran
+    sa.Column("user_id", ID),  # whose message triggered the answer
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("prompt_tokens", sa.Integer, nullable=False),
+    sa.Column("completion_tokens", sa.Integer, nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index(None, "created_at"),
+    sa.Index(None, "user_id", "created_at"),
+    sa.Index(None, "room_id", "created_at"),
 )
