@@ -55,6 +55,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8192,
         "auth_rate_per_minute": 0,  # tests sign up many people from one address
+        "ws_messages_per_second": 0,  # tests post freely unless they test the posting rate
         "registration_mode": "open",  # tests sign up freely unless they test the modes
         "bind_addr": "127.0.0.1:0",
         "openrouter_api_key": None,

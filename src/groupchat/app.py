@@ -95,7 +95,7 @@ async def start_services(settings: Settings) -> Services:
     if settings.sqlite_path is not None:
         backup_sqlite(settings.sqlite_path, settings.backup_dir, settings.backup_keep)
         settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, sqlite_synchronous=settings.sqlite_synchronous)
     await upgrade(db)
     for folder in ("avatars", "chat-images"):
         (settings.upload_dir / folder).mkdir(parents=True, exist_ok=True)
@@ -119,10 +119,13 @@ async def start_services(settings: Settings) -> Services:
     services.ai = build_participant(services)
     services.metrics.count_websockets(hub.connection_count)
     bus.subscribe(services.ai.on_event)  # cancel/clear/delete from other processes
+    await services.posts.start()  # the post writer (group commit)
     return services
 
 
 async def stop_services(services: Services) -> None:
+    await services.posts.stop()  # stores what is queued; new posts are refused (503)
+    await services.flush_published()
     await services.ai.stop_room("*", "The server is shutting down.")
     await services.hub.close_all()
     await services.bus.close()

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     registration_mode: Literal["invite", "open", "closed"] = Field(
         "invite", description="who may create an account: invite, open or closed"
     )
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        "normal", description="SQLite fsync: normal survives crashes, full also power loss"
+    )
+    group_commit: bool = Field(
+        True, description="posts stored in batches by one writer (false: one transaction each)"
+    )
     argon2_time_cost: int = Field(2, ge=1)
     argon2_memory_kib: int = Field(19_456, ge=8_192)
     argon2_parallelism: int = Field(1, ge=1)
@@ -79,6 +85,12 @@ class Settings(BaseSettings):
     ws_send_queue: int = Field(256, ge=1, description="frames buffered per slow socket")
     ws_connections_per_user: int = Field(
         20, ge=0, description="open WebSockets per user and process (0: no limit)"
+    )
+    ws_messages_per_second: float = Field(
+        5, ge=0, allow_inf_nan=False, description="posts per user per second, REST and WS (0: none)"
+    )
+    ws_message_burst: int = Field(
+        30, ge=0, description="posts a user may make at once before the rate applies (0: none)"
     )
 
     # --- the AI participant
@@ -143,6 +155,11 @@ class Settings(BaseSettings):
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
         return value.strip()
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:

@@ -37,6 +37,8 @@ class FrameBudget:
         self.joins = RateLimit(JOINS_PER_SECOND, JOIN_BURST)
 
     def allow(self, frame: object) -> bool:
+        if isinstance(frame, events.SendMessage):  # posting: the user's own budget (API.md)
+            return True
         joining = isinstance(frame, events.JoinRoom | events.LeaveRoom)
         return (self.joins if joining else self.frames).allow()
 
