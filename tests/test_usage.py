@@ -14,7 +14,9 @@ from ai_fixtures import *  # noqa: F403  (the fixtures: provider, tavily, settin
 from ai_fixtures import GatedOpenRouter, next_stream, say
 from conftest import TS, USER_PUBLIC_KEYS, Actor, Server, add_member, create_room
 from fakes.openrouter import TEXT_MODEL, VISION_MODEL, text_reply, usage_dict
+from groupchat.actions.budget import period_bounds
 from groupchat.db import tables
+from groupchat.store import ledger
 
 REPORT_KEYS = {
     "currency",
@@ -39,7 +41,7 @@ async def make_admin(server: Server, actor: Actor) -> None:
         await conn.execute(query)
 
 
-async def ask(actor: Actor, room_id: str, usage: dict[str, Any]) -> None:
+async def ask(actor: Actor, room_id: str) -> None:
     """`actor` asks the AI in the room and waits for the stored answer."""
     sock = await actor.socket(join=(room_id,))
     await say(sock, room_id, "@ai a question")
@@ -59,16 +61,16 @@ async def test_my_usage_this_period(
 ) -> None:
     room = await create_room(http, alice)
     await add_member(http, room, alice, bob)
-    assert await get(http, "/api/usage", alice) == {
-        **(await get(http, "/api/usage", alice)),
-        "cost": 0,
-        "answers": 0,
-        "limit": 2,
-        "period": "week",
-    }
+    before = await get(http, "/api/usage", alice)
+    assert (before["cost"], before["answers"], before["limit"], before["period"]) == (
+        0,
+        0,
+        2,
+        "week",
+    )
     provider.queue(text_reply("a", usage=usage_dict(cost=0.25)), text_reply("b"))
-    await ask(alice, room["id"], {})
-    await ask(bob, room["id"], {})
+    await ask(alice, room["id"])
+    await ask(bob, room["id"])
     mine = await get(http, "/api/usage", alice)
     assert set(mine) == {"period", "period_start", "resets_at", "cost", "answers", "limit"}
     assert (mine["cost"], mine["answers"]) == (0.25, 1)  # only what alice triggered
@@ -97,12 +99,12 @@ async def test_a_rooms_report_every_day_and_by_user_for_its_managers(
         text_reply("y", usage=usage_dict(200, 20, 0.25)),
         text_reply("z", usage=usage_dict(1, 1, 4.0)),
     )
-    await ask(alice, room["id"], {})
+    await ask(alice, room["id"])
     await http.patch(
         f"/api/rooms/{room['id']}", json={"ai_model": TEXT_MODEL}, headers=alice.headers
     )
-    await ask(bob, room["id"], {})
-    await ask(carol, other["id"], {})  # another room's spending is not in this report
+    await ask(bob, room["id"])
+    await ask(carol, other["id"])  # another room's spending is not in this report
 
     mine = await get(http, f"/api/rooms/{room['id']}/usage?days=3", alice)
     assert set(mine) == REPORT_KEYS | {"by_user", "budget", "remaining"}
@@ -176,8 +178,8 @@ async def test_the_server_report_is_for_admins_and_keeps_deleted_rooms(
     provider.queue(
         text_reply("x", usage=usage_dict(10, 1, 1.5)), text_reply("y", usage=usage_dict(10, 1, 2))
     )
-    await ask(alice, kept["id"], {})
-    await ask(bob, gone["id"], {})
+    await ask(alice, kept["id"])
+    await ask(bob, gone["id"])
     assert (await http.delete(f"/api/rooms/{gone['id']}", headers=bob.headers)).status_code == 204
     await http.patch(f"/api/rooms/{kept['id']}", json={"name": "kept!"}, headers=alice.headers)
 
@@ -192,6 +194,9 @@ async def test_the_server_report_is_for_admins_and_keeps_deleted_rooms(
         {"room_id": kept["id"], "name": "kept!", "answers": 1, "cost": 1.5},  # its name now
     ]
     assert [u["user"]["id"] for u in report["by_user"]] == [bob.id, alice.id]
+    async with server.services.db.read() as conn:  # what the admin's user list shows
+        costs = await ledger.costs_by_user(conn, report["period_start"], [alice.id, "nobody"])
+    assert costs == {alice.id: 1.5}
 
 
 async def test_the_ledger_is_not_erased_with_its_room(
@@ -199,7 +204,7 @@ async def test_the_ledger_is_not_erased_with_its_room(
 ) -> None:
     room = await create_room(http, alice)
     provider.queue(text_reply("x"))
-    await ask(alice, room["id"], {})
+    await ask(alice, room["id"])
     await http.delete(f"/api/rooms/{room['id']}", headers=alice.headers)
     async with server.services.db.read() as conn:
         count = (
@@ -248,3 +253,21 @@ async def test_a_member_may_not_set_the_budget_and_bad_values_are_422(
     )
     assert resp.status_code == 422
     assert (await get(http, url, alice))["ai_budget_usd"] == 3  # nothing changed
+
+
+@pytest.mark.parametrize(
+    ("period", "now", "start", "end"),
+    [
+        ("day", "2026-12-31T23:59:59", "2026-12-31", "2027-01-01"),
+        ("week", "2026-12-06T10:00:00", "2026-11-30", "2026-12-07"),  # a Sunday: from Monday
+        ("week", "2026-11-30T00:00:00", "2026-11-30", "2026-12-07"),
+        ("month", "2026-12-15T08:00:00", "2026-12-01", "2027-01-01"),
+        ("month", "2027-02-28T23:00:00", "2027-02-01", "2027-03-01"),
+    ],
+)
+def test_periods_are_calendar_periods_in_utc(period: str, now: str, start: str, end: str) -> None:
+    begins, ends = period_bounds(period, datetime.fromisoformat(now).replace(tzinfo=UTC))
+    assert (begins.isoformat(), ends.isoformat()) == (
+        f"{start}T00:00:00+00:00",
+        f"{end}T00:00:00+00:00",
+    )

@@ -38,6 +38,18 @@ async def totals_since(
     return float(row.cost), int(row.answers)
 
 
+async def costs_by_user(conn: AsyncConnection, since: str, user_ids: list[str]) -> dict[str, float]:
+    """USD each of these users triggered since `since` (users without answers are absent)."""
+    if not user_ids:
+        return {}
+    query = (
+        sa.select(ai_ledger.c.user_id, _cost)
+        .where(_since(since), ai_ledger.c.user_id.in_(user_ids))
+        .group_by(ai_ledger.c.user_id)
+    )
+    return {row.user_id: float(row.cost) for row in (await conn.execute(query)).all()}
+
+
 async def oldest_since(conn: AsyncConnection, since: str, user_id: str) -> tuple[int, str | None]:
     """How many answers `user_id` triggered since `since`, and when the first of them was."""
     query = sa.select(sa.func.count(), sa.func.min(ai_ledger.c.created_at)).where(
