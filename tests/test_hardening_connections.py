@@ -32,8 +32,11 @@ async def guarded(tmp_path: Path, settings: Any) -> AsyncIterator[Server]:
 
 
 @pytest.fixture
-async def capped(tmp_path: Path, settings: Any) -> AsyncIterator[Server]:
-    """At most 3 connections per address."""
+async def capped(
+    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Server]:
+    """At most 3 connections per address; 127.0.0.1 is not a trusted proxy here."""
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "192.0.2.1")  # read by uvicorn's Config
     srv = await start_server(make_settings(tmp_path, max_connections_per_ip=3))
     try:
         yield srv
@@ -131,6 +134,22 @@ async def test_one_address_may_hold_only_so_many_connections(capped: Server) -> 
     again[1].write(FULL)
     assert (await asyncio.wait_for(again[0].read(15), 5)).startswith(b"HTTP/1.1 200 ")
     await close(again)
+
+
+async def test_a_trusted_proxys_connections_are_not_capped(tmp_path: Path, settings: Any) -> None:
+    """Behind a reverse proxy every client shares its address (127.0.0.1 is trusted by
+    default): the proxy limits its clients, the server does not limit the proxy."""
+    srv = await start_server(make_settings(tmp_path, max_connections_per_ip=3))
+    try:
+        held = [await connect(srv) for _ in range(5)]
+        for conn in held:
+            conn[1].write(FULL)
+        answers = [await asyncio.wait_for(c[0].readuntil(b'{"status":"ok"}'), 5) for c in held]
+        assert all(a.startswith(b"HTTP/1.1 200 ") for a in answers)
+        for conn in held:
+            await close(conn)
+    finally:
+        await srv.stop()
 
 
 async def sign_up(server: Server, name: str) -> str:

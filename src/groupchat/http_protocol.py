@@ -7,7 +7,9 @@
   head gets `408` and is closed; one that sent nothing is just closed.
 - At most MAX_CONNECTIONS_PER_IP open connections per client address, WebSockets included
   (they stay in uvicorn's connection set after the upgrade). One more is answered `429` and
-  closed before anything is read from it.
+  closed before anything is read from it. Addresses uvicorn trusts as proxies
+  (FORWARDED_ALLOW_IPS, default 127.0.0.1 and ::1) are not capped: every client of a reverse
+  proxy shares its address, so the proxy is where a per-client cap belongs.
 
 The hooks used (connection_made, on_message_begin, on_headers_complete, connection_lost,
 send_400_response's framing) are uvicorn internals: pyproject pins uvicorn's range and
@@ -17,9 +19,11 @@ tests/test_hardening_connections.py drives them through real sockets.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
+from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from groupchat.config import Settings
@@ -103,12 +107,24 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not limit or self.client is None or len(self.connections) <= limit:
             return False
         address = self.client[0]
+        if address in _proxies(self.config.forwarded_allow_ips):
+            return False
         same = 0
         for conn in self.connections:
             client = getattr(conn, "client", None)
             if client is not None and client[0] == address:
                 same += 1
         return same > limit
+
+
+def _proxies(allowed: list[str] | str) -> _TrustedHosts:
+    """uvicorn's own reading of FORWARDED_ALLOW_IPS (addresses, networks or `*`)."""
+    return _parsed_proxies(allowed if isinstance(allowed, str) else ",".join(allowed))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_proxies(allowed: str) -> _TrustedHosts:
+    return _TrustedHosts(allowed)
 
 
 def http_protocol(settings: Settings) -> type[GuardedHttpProtocol]:

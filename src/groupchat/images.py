@@ -16,6 +16,13 @@ converted to sRGB before it is dropped, so wide-gamut photos keep their colours.
 GIF, WebP and APNG keep their frames, durations and loop count. MPO files (multi-picture
 JPEGs from cameras) are stored as a plain JPEG of their first picture.
 
+Memory: the pixel limit is checked from the header before any pixel is decoded (callers pass
+a lower one for avatars than for chat images); a JPEG that will be shrunk (avatars) is decoded
+at a reduced scale (`draft`, DCT scaling: up to 1/8 of each side); a still image is turned
+upright and converted to sRGB in place, so one full-size copy of the pixels is alive at a time
+(an RGB pixel takes 4 bytes: a 25 MP picture is 100 MB). Callers also bound how many images
+are processed at once (actions/uploads.py).
+
 The pixel limit is checked from the header before any pixel is decoded. Pillow's own
 bomb guard (`Image.MAX_IMAGE_PIXELS`, left untouched) still applies on top, so limits above
 about 89 million pixels have no effect; its warning is turned into an error for the call.
@@ -89,7 +96,7 @@ class _Decoded:
 
 
 def process_image(
-    data: bytes, *, max_bytes: int, max_pixels: int = 32_000_000, max_side: int | None = None
+    data: bytes, *, max_bytes: int, max_pixels: int = 25_000_000, max_side: int | None = None
 ) -> ProcessedImage:
     """Validate an uploaded image and re-encode it without metadata; raise ImageError."""
     if len(data) > max_bytes:
@@ -101,14 +108,17 @@ def process_image(
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with _open(data, max_pixels) as img:
+            if max_side is not None and img.format in ("JPEG", "MPO"):
+                img.draft(img.mode, (max_side, max_side))  # decode at 1/2..1/8 scale
             decoded = _decode(img, max_pixels)
-        try:
-            frames = [_prepare(f, decoded.fmt, max_side) for f in decoded.frames]
-            encoded = _encode(decoded, frames)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            raise ImageError(422, "image could not be processed") from exc
+            try:
+                frames = [_prepare(f, decoded.fmt, max_side) for f in decoded.frames]
+                del decoded.frames[:]  # the prepared frames replace them
+                encoded = _encode(decoded, frames)
+            except MemoryError:
+                raise
+            except Exception as exc:
+                raise ImageError(422, "image could not be processed") from exc
     content_type, extension = _TYPES[decoded.fmt]
     width, height = frames[0].size
     return ProcessedImage(encoded, content_type, extension, width, height)
@@ -149,7 +159,7 @@ def _decode(img: ImageFile.ImageFile, max_pixels: int) -> _Decoded:
             frames, durations = _decode_frames(img, max_pixels)
         else:
             img.load()
-            frames, durations = [_upright(img)], [0]
+            frames, durations = [_upright(img, in_place=True)], [0]
     except (ImageError, MemoryError):
         raise
     except Exception as exc:
@@ -173,15 +183,18 @@ def _decode_frames(
     return frames, durations
 
 
-def _upright(frame: Image.Image) -> Image.Image:
-    """Return a copy of the frame turned as its EXIF orientation says."""
+def _upright(frame: Image.Image, *, in_place: bool = False) -> Image.Image:
+    """The frame turned as its EXIF orientation says: itself (in_place) or a copy."""
     try:
+        if in_place:
+            ImageOps.exif_transpose(frame, in_place=True)
+            return frame
         return ImageOps.exif_transpose(frame)
     except MemoryError:
         raise
     except Exception:
         # Unreadable EXIF: the pixels are fine, keep them as stored.
-        return frame.copy()
+        return frame if in_place else frame.copy()
 
 
 def _prepare(frame: Image.Image, fmt: str, max_side: int | None) -> Image.Image:
@@ -219,6 +232,9 @@ def _to_srgb(frame: Image.Image) -> Image.Image:
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         mode = "RGBA" if frame.mode == "RGBA" else "RGB"
+        if mode == frame.mode:  # no second full-size copy of the pixels
+            ImageCms.profileToProfile(frame, source, _srgb(), outputMode=mode, inPlace=True)
+            return frame
         converted = ImageCms.profileToProfile(frame, source, _srgb(), outputMode=mode)
     except MemoryError:
         raise

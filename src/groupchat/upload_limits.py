@@ -20,17 +20,16 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from groupchat.ratelimit import RateLimit
+from groupchat.ratelimit import Buckets
 
 T = TypeVar("T")
-MAX_TRACKED_USERS = 10_000
 
 
 class UploadLimits:
     """The upload rate buckets and the image-work limiter of one running app."""
 
     def __init__(self) -> None:
-        self._buckets: dict[str, RateLimit] = {}
+        self._buckets: Buckets | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._active = 0
         self._lock = threading.Lock()
@@ -39,13 +38,9 @@ class UploadLimits:
         """None if the user may upload now, else the seconds to wait (0 per_minute: no limit)."""
         if per_minute <= 0:
             return None
-        bucket = self._buckets.get(user_id)
-        if bucket is None:
-            if len(self._buckets) >= MAX_TRACKED_USERS:  # forget the fullest (idlest) half
-                kept = sorted(self._buckets.items(), key=lambda kv: kv[1].tokens)
-                self._buckets = dict(kept[: MAX_TRACKED_USERS // 2])
-            bucket = self._buckets[user_id] = RateLimit(per_minute / 60, per_minute)
-        return None if bucket.allow() else bucket.retry_after()
+        if self._buckets is None:
+            self._buckets = Buckets(per_minute / 60, per_minute)
+        return self._buckets.retry_after(user_id)
 
     async def run_image_work(self, workers: int, work: Callable[[], T]) -> T:
         """Run CPU- and memory-heavy image work in a thread, at most `workers` at a time."""
