@@ -1,11 +1,12 @@
-"""Fan-out: a socket that stops reading is closed (1013) and never holds the room back."""
+"""Fan-out: one encoding per event; a reader that stops reading is aborted, a slow one is not,
+one that falls too far behind is closed with 1013, and none of them holds the room back."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ import websockets
 from conftest import (
     TEST_DATABASE_URL,
     Actor,
-    Register,
+    Server,
     Socket,
     add_member,
     create_room,
@@ -24,32 +25,31 @@ from conftest import (
 )
 from groupchat.config import Settings
 from groupchat.realtime.bus import Event
-from groupchat.realtime.hub import CLOSE_TOO_SLOW, Connection, Hub
+from groupchat.realtime.hub import CLOSE_TOO_SLOW, Hub, frame_text
 
-SEND_QUEUE = 8
-CONTENT = "\U0001f600" * 7990  # 32 KB of UTF-8, twice that per frame with content_html
+KERNEL_BUFFER = 16 * 1024  # the kernel doubles it: ~32 KiB in flight per socket
+SEND_BUFFER = 256 * 1024  # user-space backlog before a socket is closed with 1013
+STALL_SECONDS = 1.5
+BIG = "\U0001f600" * 7990  # 32 KB of UTF-8, twice that per frame with content_html
 
 
 @pytest.fixture
 async def settings(tmp_path: Path) -> Settings:
-    """The server of this module buffers only SEND_QUEUE frames per socket."""
+    """Small buffers and a short stall window, so the tests need little data and time."""
     if TEST_DATABASE_URL:
         await reset_postgres(TEST_DATABASE_URL)
-    return make_settings(tmp_path, ws_send_queue=SEND_QUEUE)
+    return make_settings(
+        tmp_path,
+        ws_kernel_send_buffer=KERNEL_BUFFER,
+        ws_send_buffer_bytes=SEND_BUFFER,
+        ws_stall_seconds=STALL_SECONDS,
+        ws_messages_per_second=0,  # alice posts in bursts here
+    )
 
 
-def kernel_send_buffer_max() -> int:
-    """The most the kernel buffers for one TCP socket that does not set SO_SNDBUF (uvicorn
-    does not): the ceiling of send-buffer autotuning."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
-    except (OSError, IndexError, ValueError):
-        return 16 * 1024 * 1024
-
-
-async def stalled_socket(actor: Actor, room_id: str) -> websockets.ClientConnection:
-    """A socket that joins the room and then stops reading: a tiny receive window, one frame
-    of client-side buffer, and nobody calling recv()."""
+async def throttled_socket(actor: Actor, room_id: str) -> websockets.ClientConnection:
+    """A socket in the room whose client reads only when asked: a tiny receive window and one
+    frame of client-side buffer, so the server's data waits in its own buffers meanwhile."""
     host, port = actor.server.base_url.removeprefix("http://").split(":")
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -68,170 +68,192 @@ async def stalled_socket(actor: Actor, room_id: str) -> websockets.ClientConnect
     return ws
 
 
+async def post_all(
+    http: httpx.AsyncClient, actor: Actor, room_id: str, contents: list[str], pace: Socket
+) -> list[str]:
+    """Post each content over REST, the next once `pace` (a healthy reader) got the last one:
+    the stored ids in order. Healthy sockets never have more than a frame or two waiting."""
+    ids = []
+    for content in contents:
+        resp = await http.post(
+            f"/api/rooms/{room_id}/messages", json={"content": content}, headers=actor.headers
+        )
+        assert resp.status_code == 201, resp.text
+        ids.append(resp.json()["id"])
+        assert (await pace.expect("new_message", timeout=30))["message"]["id"] == ids[-1]
+    return ids
+
+
 async def read_messages(sock: Socket, count: int) -> list[str]:
     """Ids of the next `count` new_message frames, read as they come."""
     return [(await sock.expect("new_message", timeout=30))["message"]["id"] for _ in range(count)]
 
 
-async def drain_until_closed(ws: websockets.ClientConnection) -> tuple[list[str], int]:
-    """Message ids the stalled socket had been sent, and the close code that followed them."""
-    ids = []
-    with pytest.raises(websockets.ConnectionClosed) as closed:
-        while True:
+OPEN, CUT = "open", "cut"
+
+
+async def read_slowly(
+    ws: websockets.ClientConnection, pause: float, count: int = 10**6
+) -> tuple[list[str], int | str]:
+    """Read a frame, then wait `pause`, until `count` messages or the end of the socket: the
+    message ids, and OPEN, the close code the server sent, or CUT (no close frame)."""
+    ids: list[str] = []
+    try:
+        while len(ids) < count:
             frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
             ids.append(frame["message"]["id"])
-    assert closed.value.rcvd is not None, "the server never sent a close frame"
-    return ids, closed.value.rcvd.code
+            await asyncio.sleep(pause)
+    except websockets.ConnectionClosed as closed:
+        return ids, closed.rcvd.code if closed.rcvd else CUT
+    return ids, OPEN
 
 
-async def test_a_stalled_socket_is_closed_and_the_room_gets_everything(
-    http: httpx.AsyncClient, alice: Actor, bob: Actor, carol: Actor, register: Register
+def server_side_exists(server: Server, ws: websockets.ClientConnection) -> bool:
+    """Whether the kernel still holds the server's end of this client's TCP connection."""
+    server_port = int(server.base_url.rsplit(":", 1)[1])
+    client_port = ws.transport.get_extra_info("sockname")[1]
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote = row.split()[1:3]
+        if local.endswith(f":{server_port:04X}") and remote.endswith(f":{client_port:04X}"):
+            return True
+    return False
+
+
+async def until(condition: Callable[[], bool], what: str, limit: float = 10) -> None:
+    """Wait until condition() holds; fail naming `what` after `limit` seconds."""
+    try:
+        async with asyncio.timeout(limit):
+            while not condition():
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+async def test_a_stalled_reader_is_aborted_and_the_room_gets_everything(
+    http: httpx.AsyncClient, server: Server, alice: Actor, bob: Actor, carol: Actor
 ) -> None:
     room = await create_room(http, alice)
-    dave = await register("dave")
-    for who in (bob, carol, dave):
+    for who in (bob, carol):
         await add_member(http, room, alice, who)
-    stalled = await stalled_socket(bob, room["id"])
-    healthy = [await who.socket(join=(room["id"],)) for who in (alice, carol, dave)]
-    frame_bytes = 2 * len(CONTENT.encode())
-    # Enough to fill every buffer between the server and bob (his receive window, the
-    # server's kernel send buffer, the transport's buffer) and then his outbox.
-    count = math.ceil((kernel_send_buffer_max() + 2**20) / frame_bytes) + SEND_QUEUE + 2
-    readers = [asyncio.create_task(read_messages(sock, count)) for sock in healthy]
+    stalled = await throttled_socket(bob, room["id"])
+    healthy = [await who.socket(join=(room["id"],)) for who in (alice, carol)]
+    # More than every buffer between the server and bob holds, less than SEND_BUFFER: the
+    # stall rule, not the backlog cap, has to free this socket.
+    count = 4
+    reader = asyncio.create_task(read_messages(healthy[0], count))
 
-    posted = []
-    for i in range(count):
-        resp = await http.post(
-            f"/api/rooms/{room['id']}/messages",
-            json={"content": f"{i} {CONTENT}"},
-            headers=alice.headers,
-        )
-        assert resp.status_code == 201, resp.text
-        posted.append(resp.json()["id"])
+    contents = [f"{i} {BIG}" for i in range(count)]
+    posted = await post_all(http, alice, room["id"], contents, pace=healthy[1])
 
-    for got in await asyncio.gather(*readers):
-        assert got == posted
-    bob_got, code = await drain_until_closed(stalled)
+    assert await reader == posted
+    hub = server.services.hub
+    await until(lambda: hub.user_connection_count(bob.id) == 0, "bob's socket dropped")
+    # SO_LINGER 0: the kernel dropped the server's end too (no FIN-WAIT-1 holding its buffer).
+    await until(lambda: not server_side_exists(server, stalled), "the kernel freed it", 2)
+    bob_got, code = await read_slowly(stalled, 0)
+    assert code == CUT  # not closed: a close frame could never have reached him
+    assert bob_got == posted[: len(bob_got)] and len(bob_got) < count  # a prefix, no gaps
+
+    again = await bob.socket(join=(room["id"],))  # bob reconnects and catches up
+    await healthy[0].send({"type": "send_message", "room_id": room["id"], "content": "back?"})
+    assert (await again.expect("new_message"))["message"]["content"] == "back?"
+
+
+async def test_a_slow_reader_that_keeps_reading_is_not_cut(
+    http: httpx.AsyncClient, server: Server, alice: Actor, bob: Actor
+) -> None:
+    room = await create_room(http, alice)
+    await add_member(http, room, alice, bob)
+    slow = await throttled_socket(bob, room["id"])
+    alice_sock = await alice.socket(join=(room["id"],))
+    # ~200 KB: several times what the kernel buffers hold, so data waits in the server for
+    # longer than STALL_SECONDS while bob reads a frame every 50 ms; less than SEND_BUFFER.
+    count = 40
+    contents = [f"{i} " + "s" * 2400 for i in range(count)]
+    reader = asyncio.create_task(read_slowly(slow, 0.05, count))
+
+    posted = await post_all(http, alice, room["id"], contents, pace=alice_sock)
+
+    assert await reader == (posted, OPEN)  # everything, in order, and still connected
+    await slow.send(json.dumps({"type": "ping"}))
+    assert json.loads(await slow.recv()) == {"type": "pong"}
+
+
+async def test_a_reader_too_far_behind_gets_1013_after_a_gapless_prefix(
+    http: httpx.AsyncClient, server: Server, alice: Actor, bob: Actor, carol: Actor
+) -> None:
+    room = await create_room(http, alice)
+    for who in (bob, carol):
+        await add_member(http, room, alice, who)
+    behind = await throttled_socket(bob, room["id"])
+    carol_sock = await carol.socket(join=(room["id"],))
+    count = 16  # ~1 MiB, four times SEND_BUFFER, posted faster than bob reads
+    bob_reader = asyncio.create_task(read_slowly(behind, 0.3))  # slow, never stalled
+
+    contents = [f"{i} {BIG}" for i in range(count)]
+    posted = await post_all(http, alice, room["id"], contents, pace=carol_sock)
+
+    bob_got, code = await bob_reader
     assert code == CLOSE_TOO_SLOW == 1013
-    # What bob got is the start of the room, without gaps; the rest was never sent to him.
-    assert bob_got and bob_got == posted[: len(bob_got)] and len(bob_got) < count
-
-    # Bob reconnects and catches up from the last message he saw.
-    again = await bob.socket(join=(room["id"],))
-    assert bob_got + await missed_since(http, bob, room["id"], bob_got[-1]) == posted
-    await healthy[0].send({"type": "send_message", "room_id": room["id"], "content": "still here?"})
-    assert (await again.expect("new_message"))["message"]["content"] == "still here?"
-
-
-async def missed_since(
-    http: httpx.AsyncClient, actor: Actor, room_id: str, last_seen: str
-) -> list[str]:
-    """Ids of the messages after the last one seen, paging forward as a reconnecting client."""
-    missed: list[str] = []
-    more, cursor = True, last_seen
-    while more:
-        resp = await http.get(
-            f"/api/rooms/{room_id}/messages",
-            params={"after": cursor, "limit": 200},
-            headers=actor.headers,
-        )
-        assert resp.status_code == 200, resp.text
-        missed += [m["id"] for m in resp.json()["messages"]]
-        more, cursor = resp.json()["has_more"], missed[-1]
-    return missed
+    assert bob_got == posted[: len(bob_got)] and len(bob_got) < count
 
 
 class Recorder:
-    """The part of a Starlette WebSocket a Connection writes to; `stall` blocks every send."""
+    """A hub.Socket that records what the hub writes to it."""
 
-    def __init__(self, *, stall: bool = False) -> None:
-        self.texts: list[str] = []
-        self.closed_with: int | None = None
-        self._changed = asyncio.Condition()
-        self._gate = asyncio.Event()
-        if not stall:
-            self._gate.set()
+    def __init__(self, user_id: str) -> None:
+        self.user_id, self.jti, self.rooms = user_id, f"jti-{user_id}", set[str]()
+        self.framed: list[bytes] = []
+        self.closed_with: tuple[int, str] | None = None
 
-    async def send_text(self, text: str) -> None:
-        await self._gate.wait()
-        async with self._changed:
-            self.texts.append(text)
-            self._changed.notify_all()
+    def write_frame(self, framed: bytes, payload: bytes) -> None:
+        assert framed == frame_text(payload)
+        self.framed.append(framed)
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        async with self._changed:
-            self.closed_with = code
-            self._changed.notify_all()
+    def close(self, code: int, reason: str = "") -> None:
+        self.closed_with = (code, reason)
 
-    async def wait_for(self, texts: int = 0, *, closed: bool = False) -> None:
-        """Until `texts` frames were written (and the socket closed, if asked)."""
-
-        def ready() -> bool:
-            return len(self.texts) >= texts and (self.closed_with is not None or not closed)
-
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(ready), 5)
+    def frames(self) -> list[dict[str, object]]:
+        return [json.loads(frame[2:] if frame[1] < 126 else frame[4:]) for frame in self.framed]
 
 
-def connect(hub: Hub, user_id: str, recorder: Recorder, queue_size: int = 8) -> Connection:
-    """A registered hub connection writing to `recorder`."""
-    conn = Connection(recorder, user_id, f"jti-{user_id}", queue_size)  # type: ignore[arg-type]
-    hub.register(conn)
-    return conn
-
-
-async def test_the_hub_encodes_an_event_once_for_all_its_sockets() -> None:
+def test_the_hub_encodes_and_frames_an_event_once_for_all_its_sockets() -> None:
     hub = Hub()
-    bob, carol, dave, alice, outsider = recorders = [Recorder() for _ in range(5)]
-    conns = [connect(hub, user, rec) for user, rec in zip("BCDAE", recorders, strict=True)]
-    for conn in conns[:4]:
+    bob, carol, dave, alice, alice_tab, outsider = (Recorder(u) for u in "BCDAAE")
+    for conn in (bob, carol, dave, alice, alice_tab, outsider):
+        hub.register(conn)
+    for conn in (bob, carol, dave, alice, alice_tab):
         hub.join(conn, "room")
-    frame = {"type": "new_message", "message": {"id": "1", "content": "héllo"}}
+    frame = {"type": "new_message", "message": {"id": "1", "content": "héllo " * 30}}
 
     hub.deliver(Event(frame=frame, room_id="room", sender_id="A", sender_extra={"client_id": "c"}))
-    for rec in (bob, carol, dave, alice):
-        await rec.wait_for(1)
 
-    assert [len(rec.texts) for rec in (bob, carol, dave, alice, outsider)] == [1, 1, 1, 1, 0]
-    assert bob.texts[0] is carol.texts[0] is dave.texts[0]  # one encoding shared by every socket
-    assert json.loads(bob.texts[0]) == frame
-    assert json.loads(alice.texts[0]) == {**frame, "client_id": "c"}
-    for conn in conns:
-        await hub.unregister(conn)
+    assert [len(c.framed) for c in (bob, carol, dave, alice, alice_tab, outsider)] == [1] * 5 + [0]
+    assert bob.framed[0] is carol.framed[0] is dave.framed[0]  # one buffer for every socket
+    assert alice.framed[0] is alice_tab.framed[0]
+    assert bob.frames() == [frame] and alice.frames() == [{**frame, "client_id": "c"}]
+    assert frame_text(b"x" * 70_000)[:10] == bytes((0x81, 127)) + (70_000).to_bytes(8, "big")
 
 
-async def test_a_full_outbox_closes_that_socket_only() -> None:
+def test_the_hub_reaches_users_closes_tokens_and_users() -> None:
     hub = Hub()
-    stuck, fine = Recorder(stall=True), Recorder()
-    conns = [connect(hub, "B", stuck, queue_size=3), connect(hub, "C", fine, queue_size=3)]
-    for conn in conns:
-        hub.join(conn, "room")
+    bob_joined, bob_other, carol = Recorder("B"), Recorder("B"), Recorder("C")
+    for conn in (bob_joined, bob_other, carol):
+        hub.register(conn)
+    hub.join(bob_joined, "room")
+    hub.join(carol, "room")
 
-    for i in range(12):  # in rounds of 3 (the outbox size) that the fine socket drains
-        hub.deliver(Event(frame={"type": "n", "i": i}, room_id="room"))
-        if i % 3 == 2:
-            await fine.wait_for(i + 1)
-    await stuck.wait_for(closed=True)
+    deleted = {"type": "room_deleted", "room_id": "room"}
+    hub.deliver(Event(frame=deleted, room_id="room", user_ids=("B",), unjoin_all=True))
+    assert [c.frames() for c in (bob_joined, bob_other, carol)] == [[deleted]] * 3
+    hub.deliver(Event(frame={"type": "n"}, room_id="room"))
+    assert len(carol.framed) == 1  # nobody is in the room any more
 
-    assert [json.loads(t)["i"] for t in fine.texts] == list(range(12))
-    assert stuck.closed_with == CLOSE_TOO_SLOW and stuck.texts == []
-    assert fine.closed_with is None and conns[0].closed and not conns[1].closed
-    for conn in conns:
-        await hub.unregister(conn)
-
-
-async def test_a_socket_that_catches_up_gets_every_frame_in_order() -> None:
-    """Frames are written straight through; while one write waits, the rest queue behind it."""
-    hub = Hub()
-    slow = Recorder(stall=True)
-    conn = connect(hub, "B", slow, queue_size=8)
-    hub.join(conn, "room")
-    for i in range(3):  # the first write waits on the socket, the next two queue
-        hub.deliver(Event(frame={"type": "n", "i": i}, room_id="room"))
-    slow._gate.set()  # the reader catches up
-    await slow.wait_for(3)
-    hub.deliver(Event(frame={"type": "n", "i": 3}, room_id="room"))  # straight through again
-    await slow.wait_for(4)
-    assert [json.loads(t)["i"] for t in slow.texts] == [0, 1, 2, 3]
-    assert not conn.closed
-    await hub.unregister(conn)
+    hub.deliver(Event(frame={}, close_jti="jti-C"))
+    assert carol.closed_with == (4401, "signed out") and bob_joined.closed_with is None
+    hub.close_user("B", "account disabled")
+    assert bob_joined.closed_with == bob_other.closed_with == (4401, "account disabled")
+    assert hub.connection_count() == 3  # closing is not leaving: the socket unregisters itself
+    for conn in (bob_joined, bob_other, carol):
+        hub.unregister(conn)
+    assert hub.connection_count() == 0 and hub.user_connection_count("B") == 0

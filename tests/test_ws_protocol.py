@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 import websockets
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
 
 from conftest import Actor, Register, Server, make_settings, start_server
+from groupchat.app import create_app
 from groupchat.config import Settings
+from groupchat.realtime.protocol import ChatProtocol
+from groupchat.serving import uvicorn_config
 
 
 async def handshake(server: Server, path: str, headers: dict[str, str]) -> bytes:
@@ -34,11 +42,16 @@ async def handshake(server: Server, path: str, headers: dict[str, str]) -> bytes
         return await asyncio.wait_for(reader.readline(), 5)
     finally:
         writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+PUBLIC_HOST = {"Host": "chat.example.com"}
 
 
 async def signed_up(server: Server, name: str) -> str:
-    """Register `name` on `server`; the token."""
-    async with httpx.AsyncClient(base_url=server.base_url) as client:
+    """Register `name` on `server` (which answers for chat.example.com); the token."""
+    async with httpx.AsyncClient(base_url=server.base_url, headers=PUBLIC_HOST) as client:
         resp = await client.post(
             "/api/auth/register", json={"username": name, "password": "correct horse 1"}
         )
@@ -68,15 +81,17 @@ async def test_with_public_url_only_its_origin_and_cors_origins_may_connect(
     token = await signed_up(public_server, "alice")
     path = f"/ws?token={token}"
     for origin in ("https://chat.example.com", "https://other.example.org", None):
-        headers = {"Origin": origin} if origin else {}
+        headers = {**PUBLIC_HOST, "Origin": origin} if origin else PUBLIC_HOST
         assert (await handshake(public_server, path, headers)).startswith(b"HTTP/1.1 101"), origin
     # A DNS-rebinding page: its Origin and the Host header its browser sends agree.
     rebound = {"Host": "evil.example:8080", "Origin": "http://evil.example:8080"}
     assert (await handshake(public_server, path, rebound)).startswith(b"HTTP/1.1 403")
-    own_host = {"Origin": public_server.base_url}
-    assert (await handshake(public_server, path, own_host)).startswith(b"HTTP/1.1 403")
-    other_scheme = {"Origin": "http://chat.example.com"}
-    assert (await handshake(public_server, path, other_scheme)).startswith(b"HTTP/1.1 403")
+    for origin in (public_server.base_url, "http://chat.example.com", "https://evil.example"):
+        headers = {**PUBLIC_HOST, "Origin": origin}
+        assert (await handshake(public_server, path, headers)).startswith(b"HTTP/1.1 403"), origin
+    # As for HTTP, a Host that names neither PUBLIC_URL nor CORS_ORIGINS is refused.
+    no_origin = {"Host": "127.0.0.1"}
+    assert (await handshake(public_server, path, no_origin)).startswith(b"HTTP/1.1 403")
 
 
 async def test_without_public_url_the_host_header_names_our_origin(
@@ -155,3 +170,136 @@ async def first_answer(ws: websockets.ClientConnection) -> str:
         return "pong" if "pong" in str(await asyncio.wait_for(ws.recv(), 5)) else "?"
     except websockets.ConnectionClosed as closed:
         return str(closed.rcvd.code if closed.rcvd else None)
+
+
+async def test_broken_upgrade_requests_are_refused_before_any_socket_exists(
+    server: Server, alice: Actor
+) -> None:
+    path = f"/ws?token={alice.token}"
+    old_version = await handshake(server, path, {"Sec-WebSocket-Version": "8"})
+    assert old_version.startswith(b"HTTP/1.1 400")
+    no_key = await handshake(server, path, {"Sec-WebSocket-Key": "not base64 of 16 bytes"})
+    assert no_key.startswith(b"HTTP/1.1 400")
+    # Other paths still reach the ASGI app, which has no WebSocket route.
+    assert (await handshake(server, "/nope", {})).startswith(b"HTTP/1.1 403")
+    assert server.services.hub.connection_count() == 0
+
+
+async def test_a_signed_out_token_is_refused_and_its_open_socket_closed_with_4401(
+    http: httpx.AsyncClient, server: Server, alice: Actor
+) -> None:
+    open_tab = await alice.socket()
+    resp = await http.post("/api/auth/logout", headers=alice.headers)
+    assert resp.status_code == 204
+    assert await closed_with(open_tab.ws) == (4401, "signed out")
+    again = await websockets.connect(f"{server.ws_url}?token={alice.token}", open_timeout=5)
+    assert await closed_with(again) == (4401, "invalid or missing token")
+
+
+async def test_invalid_utf8_and_fragmented_oversize_frames_close_the_socket(
+    alice: Actor,
+) -> None:
+    sock = await alice.socket()
+    sock.ws.protocol.send_frame(Frame(Opcode.TEXT, b'{"type": "ping", "x": "\xff"}'))
+    await sock.ws.send(b"")  # flush: any write sends what the protocol queued
+    assert (await closed_with(sock.ws))[0] == 1007
+
+    sock = await alice.socket()
+    half = "p" * (40 * 1024)
+    await sock.ws.send([half, half])  # two fragments of one 80 KiB message
+    assert (await closed_with(sock.ws))[0] == 1009
+
+
+async def test_stopping_the_server_closes_sockets(settings: Settings, tmp_path: Path) -> None:
+    srv = await start_server(settings)
+    token = await signed_up_plain(srv, "alice")
+    ws = await websockets.connect(f"{srv.ws_url}?token={token}", open_timeout=5)
+    await srv.stop()
+    assert (await closed_with(ws))[0] in (1001, 1012)  # going away / service restart
+
+
+async def signed_up_plain(server: Server, name: str) -> str:
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        resp = await client.post(
+            "/api/auth/register", json={"username": name, "password": "correct horse 1"}
+        )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["token"])
+
+
+async def test_with_permessage_deflate_each_socket_gets_its_own_frames(
+    settings: Settings,
+) -> None:
+    """Compressed frames differ per socket, so the hub's shared bytes are not used for them."""
+    app = create_app(settings)
+    config = uvicorn_config(
+        app, settings, "127.0.0.1", 0, log_level="warning", ws_per_message_deflate=True
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        srv = Server(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", settings, app,
+                     server, task)  # fmt: skip
+        token = await signed_up_plain(srv, "alice")
+        url = f"{srv.ws_url}?token={token}"
+        squeezed = await websockets.connect(url, compression="deflate", open_timeout=5)
+        plain = await websockets.connect(url, compression=None, open_timeout=5)
+        assert squeezed.protocol.extensions and not plain.protocol.extensions
+        async with httpx.AsyncClient(base_url=srv.base_url) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            room = (await client.post("/api/rooms", json={"name": "r"}, headers=headers)).json()
+            for ws in (squeezed, plain):
+                await ws.send(json.dumps({"type": "join_room", "room_id": room["id"]}))
+                assert json.loads(await ws.recv())["type"] == "joined"
+            wire = {id(ws): count_bytes_received(ws) for ws in (squeezed, plain)}
+            resp = await client.post(
+                f"/api/rooms/{room['id']}/messages", json={"content": "zip " * 300}, headers=headers
+            )
+        for ws in (squeezed, plain):
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame == {"type": "new_message", "message": resp.json()}
+            await ws.close()
+        text_bytes = len(json.dumps(frame, separators=(",", ":")))
+        assert sum(wire[id(squeezed)]) < text_bytes / 4 < text_bytes <= sum(wire[id(plain)])
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+def count_bytes_received(ws: websockets.ClientConnection) -> list[int]:
+    """Record the size of every TCP read this client's protocol is fed from now on."""
+    sizes: list[int] = []
+    feed = ws.protocol.receive_data
+
+    def counting(data: bytes | bytearray) -> None:
+        sizes.append(len(data))
+        feed(data)
+
+    ws.protocol.receive_data = counting  # type: ignore[method-assign]
+    return sizes
+
+
+def test_the_uvicorn_hooks_the_protocol_overrides_still_exist() -> None:
+    """realtime/protocol.py relies on these private parts of uvicorn (pinned in pyproject)."""
+    for name in (
+        "handle_connect",
+        "send_receive_event_to_app",
+        "pause_writing",
+        "resume_writing",
+        "connection_lost",
+        "start_keepalive",
+        "send_500_response",
+        "handle_close",
+    ):
+        assert callable(getattr(WebSocketsSansIOProtocol, name)), name
+    for name, overridden in vars(ChatProtocol).items():
+        if (
+            callable(overridden)
+            and not name.startswith("_")
+            and name in dir(WebSocketsSansIOProtocol)
+        ):
+            assert getattr(WebSocketsSansIOProtocol, name) is not overridden, name

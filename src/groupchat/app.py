@@ -36,7 +36,6 @@ from groupchat.openapi import install as install_openapi
 from groupchat.ratelimit import AuthRateLimit
 from groupchat.realtime.hub import Hub
 from groupchat.realtime.redis_bus import make_bus
-from groupchat.realtime.ws import websocket_endpoint
 from groupchat.security import Passwords, Tokens
 from groupchat.services import NoAi, Services
 from groupchat.static import add_client_routes
@@ -67,7 +66,6 @@ def create_app(settings: Settings) -> FastAPI:
     ):
         app.include_router(router)
     app.include_router(meta.router)
-    app.add_api_websocket_route("/ws", websocket_endpoint)
     add_docs_routes(app)
     install_openapi(app)
     add_client_routes(app, settings.static_dir)
@@ -76,13 +74,15 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def _lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    settings: Settings,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Services]]]:
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Services]]:
         services = await start_services(settings)
         app.state.services = services
         try:
-            yield
+            yield {"services": services}  # lifespan state: realtime/protocol.py reads it
         finally:
             await stop_services(services)
 

@@ -82,7 +82,15 @@ class Settings(BaseSettings):
         500, ge=0, description="open connections per client address (0: no limit)"
     )
     max_ws_frame_bytes: int = Field(64 * 1024, ge=1024)
-    ws_send_queue: int = Field(256, ge=1, description="frames buffered per slow socket")
+    ws_send_buffer_bytes: int = Field(
+        4 * MiB, ge=64 * 1024, description="bytes waiting for one socket before it is closed (1013)"
+    )
+    ws_stall_seconds: float = Field(
+        3, gt=0, le=60, description="a socket whose kernel takes no bytes this long is aborted"
+    )
+    ws_kernel_send_buffer: int = Field(
+        0, ge=0, description="SO_SNDBUF of each WebSocket (0: the kernel's autotuning)"
+    )
     ws_connections_per_user: int = Field(
         20, ge=0, description="open WebSockets per user and process (0: no limit)"
     )

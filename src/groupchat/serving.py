@@ -8,6 +8,7 @@ import uvicorn
 
 from groupchat.config import Settings
 from groupchat.http_protocol import http_protocol
+from groupchat.realtime.protocol import ChatProtocol
 
 
 def uvicorn_config(
@@ -18,7 +19,7 @@ def uvicorn_config(
         "host": host,
         "port": port,
         "http": http_protocol(settings),  # head timeout, per-address connection cap
-        "ws": "websockets-sansio",
+        "ws": ChatProtocol,  # /ws by callbacks on uvicorn's sans-I/O protocol
         "ws_max_size": settings.max_ws_frame_bytes,
         "ws_per_message_deflate": False,
         "server_header": False,

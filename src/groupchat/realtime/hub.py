@@ -1,144 +1,64 @@
-"""This process's sockets: who joined which room, and fan-out through bounded outboxes."""
+"""This process's sockets: who joined which room, and fan-out of pre-framed bytes."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
+import struct
 from collections import defaultdict
-from collections.abc import Coroutine
-from typing import Any
-
-from starlette.websockets import WebSocket
+from typing import Protocol
 
 from groupchat.events import encode_frame as encode
 from groupchat.realtime.bus import Event
 
-log = logging.getLogger(__name__)
-
 CLOSE_TOO_SLOW = 1013  # "try again later": the client reconnects and catches up
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_GOING_AWAY = 1001
 
 
-class Connection:
-    """One socket. Frames are written straight through while the socket keeps up; once a
-    write has to wait, later frames queue in a bounded outbox drained by one writer task
-    (DESIGN.md: write-through is cheapest when sparse, the outbox keeps a stalled reader
-    from freezing the room)."""
+class Socket(Protocol):
+    """What the hub needs of a connection (realtime/protocol.py's ChatProtocol)."""
 
-    def __init__(self, ws: WebSocket, user_id: str, jti: str, queue_size: int) -> None:
-        self.ws = ws
-        self.user_id = user_id
-        self.jti = jti
-        self.rooms: set[str] = set()
-        self._outbox: asyncio.Queue[str] = asyncio.Queue(queue_size)
-        self._writer: asyncio.Task[None] | None = None  # alive only while backlogged
-        self._closer: asyncio.Task[None] | None = None
-        self.closed = False
+    user_id: str
+    jti: str
+    rooms: set[str]
 
-    def start(self) -> None:
-        """Nothing to start: the writer task exists only while the socket is backlogged."""
+    def write_frame(self, framed: bytes, payload: bytes) -> None:
+        """Send one text frame: `framed` is its wire bytes, `payload` its UTF-8 text."""
 
-    def send(self, text: str) -> None:
-        """Write now if nothing is pending, else queue; a full outbox closes the socket."""
-        if self.closed:
-            return
-        if self._writer is None:
-            self._write_through(text)
-            return
-        try:
-            self._outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            log.info("closing a socket of user %s: it cannot keep up", self.user_id)
-            self.close_soon(CLOSE_TOO_SLOW, "too slow")
-
-    def _write_through(self, text: str) -> None:
-        # Run the ASGI send by hand: while the transport is writable it completes without
-        # suspending, saving a queue hop and a task wake-up per frame and socket.
-        write = self.ws.send_text(text)
-        try:
-            waiting_on = write.send(None)
-        except StopIteration:
-            return
-        except Exception:  # the peer went away; the reader loop notices and unregisters
-            self.closed = True
-            return
-        self._writer = asyncio.create_task(self._finish_then_drain(write, waiting_on))
-
-    async def _finish_then_drain(self, write: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-        try:
-            await _resume(write, waiting_on)
-            while not self._outbox.empty():
-                await self.ws.send_text(self._outbox.get_nowait())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.closed = True
-        finally:
-            self._writer = None
-
-    def close_soon(self, code: int, reason: str = "") -> None:
-        if not self.closed:
-            self.closed = True
-            self._closer = asyncio.get_running_loop().create_task(self._close(code, reason))
-
-    async def _close(self, code: int, reason: str) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
-        with contextlib.suppress(Exception):
-            await self.ws.close(code, reason)
-
-    async def stop(self) -> None:
-        """Stop the writer (the socket is gone)."""
-        self.closed = True
-        writer = self._writer
-        if writer is not None:
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake (no-op when already closing)."""
 
 
-async def _resume(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
-    """Drive a coroutine that suspended on `waiting_on` to its end (what a Task would do)."""
-    while True:
-        if waiting_on is not None:
-            # What Task.__step does with a yielded future before it waits on it.
-            waiting_on._asyncio_future_blocking = False
-        try:
-            # A failed future is fine here: the coroutine reads its result when resumed.
-            with contextlib.suppress(Exception):
-                await (asyncio.sleep(0) if waiting_on is None else waiting_on)
-        except asyncio.CancelledError as exc:
-            coro.throw(exc)
-            raise
-        try:
-            waiting_on = coro.send(None)
-        except StopIteration:
-            return
+def frame_text(payload: bytes) -> bytes:
+    """An unmasked, unfragmented server-to-client text frame (RFC 6455 section 5.2): the same
+    bytes for every receiver while permessage-deflate is off."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 class Hub:
-    """Routes bus events to local sockets."""
+    """Routes bus events to local sockets: each event is encoded and framed once."""
 
     def __init__(self) -> None:
-        self._by_room: defaultdict[str, set[Connection]] = defaultdict(set)
-        self._by_user: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._by_room: defaultdict[str, set[Socket]] = defaultdict(set)
+        self._by_user: defaultdict[str, set[Socket]] = defaultdict(set)
 
-    def register(self, conn: Connection) -> None:
+    def register(self, conn: Socket) -> None:
         self._by_user[conn.user_id].add(conn)
-        conn.start()
 
-    async def unregister(self, conn: Connection) -> None:
+    def unregister(self, conn: Socket) -> None:
         for room_id in list(conn.rooms):
             self.leave(conn, room_id)
         _discard(self._by_user, conn.user_id, conn)
-        await conn.stop()
 
-    def join(self, conn: Connection, room_id: str) -> None:
+    def join(self, conn: Socket, room_id: str) -> None:
         conn.rooms.add(room_id)
         self._by_room[room_id].add(conn)
 
-    def leave(self, conn: Connection, room_id: str) -> None:
+    def leave(self, conn: Socket, room_id: str) -> None:
         conn.rooms.discard(room_id)
         _discard(self._by_room, room_id, conn)
 
@@ -156,16 +76,35 @@ class Hub:
         if event.close_jti is not None:
             self._close_token(event.close_jti)
             return
-        targets = set(self._by_room.get(event.room_id, ())) if event.room_id else set()
-        for user_id in event.user_ids:
-            targets.update(self._by_user.get(user_id, ()))
-        text = encode(event.frame)
-        sender_text = encode({**event.frame, **event.sender_extra}) if event.sender_extra else text
+        room = self._by_room.get(event.room_id) if event.room_id else None
+        targets: tuple[Socket, ...] = tuple(room) if room else ()
+        if event.user_ids:
+            users = (self._by_user.get(user_id, ()) for user_id in event.user_ids)
+            targets = tuple({*targets, *(conn for conns in users for conn in conns)})
+        payload = encode(event.frame).encode()
+        framed = frame_text(payload)
+        if event.sender_id is None and event.exclude_user_id is None:
+            for conn in targets:
+                conn.write_frame(framed, payload)
+        else:
+            self._deliver_some(event, targets, framed, payload)
+        self._unjoin(event)
+
+    def _deliver_some(
+        self, event: Event, targets: tuple[Socket, ...], framed: bytes, payload: bytes
+    ) -> None:
+        """Skip the excluded user; the sender's sockets get `sender_extra` merged in."""
+        mine = payload
+        if event.sender_extra:
+            mine = encode({**event.frame, **event.sender_extra}).encode()
+        mine_framed = frame_text(mine) if mine is not payload else framed
         for conn in targets:
             if conn.user_id == event.exclude_user_id:
                 continue
-            conn.send(sender_text if conn.user_id == event.sender_id else text)
-        self._unjoin(event)
+            if conn.user_id == event.sender_id:
+                conn.write_frame(mine_framed, mine)
+            else:
+                conn.write_frame(framed, payload)
 
     def _unjoin(self, event: Event) -> None:
         if event.room_id is None:
@@ -178,15 +117,23 @@ class Hub:
         for conns in self._by_user.values():
             for conn in conns:
                 if conn.jti == jti:
-                    conn.close_soon(CLOSE_UNAUTHORIZED, "signed out")
+                    conn.close(CLOSE_UNAUTHORIZED, "signed out")
+
+    def close_user(
+        self, user_id: str, reason: str = "signed out", keep_jti: str | None = None
+    ) -> None:
+        """Close every socket of one user in this process with 4401, but those of `keep_jti`."""
+        for conn in list(self._by_user.get(user_id, ())):
+            if conn.jti != keep_jti:
+                conn.close(CLOSE_UNAUTHORIZED, reason)
 
     async def close_all(self) -> None:
         for conns in list(self._by_user.values()):
             for conn in list(conns):
-                conn.close_soon(1001, "server shutting down")
+                conn.close(CLOSE_GOING_AWAY, "server shutting down")
 
 
-def _discard(index: defaultdict[str, set[Connection]], key: str, conn: Connection) -> None:
+def _discard(index: defaultdict[str, set[Socket]], key: str, conn: Socket) -> None:
     conns = index.get(key)
     if conns is not None:
         conns.discard(conn)

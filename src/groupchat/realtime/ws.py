@@ -1,13 +1,16 @@
-"""The /ws endpoint: handshake (origin, token), then one typed frame at a time."""
+"""The /ws rules: who may connect (origin, token, socket limit), then one typed frame at a time.
+
+realtime/protocol.py owns the socket and calls in here; nothing here touches a transport.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
 from pydantic import ValidationError
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from groupchat import events
 from groupchat.actions.access import strict_member_room
@@ -15,22 +18,26 @@ from groupchat.actions.auth import authenticate
 from groupchat.actions.messages import send_message
 from groupchat.config import Settings, origin_of
 from groupchat.errors import AppError
+from groupchat.middleware import _host_forms as host_forms
 from groupchat.ratelimit import RateLimit
 from groupchat.realtime.bus import Event
-from groupchat.realtime.hub import CLOSE_UNAUTHORIZED, Connection
+from groupchat.realtime.hub import CLOSE_UNAUTHORIZED, Socket
 from groupchat.schemas import User
+from groupchat.security import TokenClaims
 from groupchat.services import Services
 
 log = logging.getLogger(__name__)
-CLOSE_TOO_BIG = 1009
 CLOSE_TOO_MANY = 4429  # WS_CONNECTIONS_PER_USER (docs/api.md)
 FRAMES_PER_SECOND, FRAME_BURST = 5, 30
 # The web client sends join_room for every room at once on each (re)connect.
 JOINS_PER_SECOND, JOIN_BURST = 20, 200
+PONG = events.encode_frame({"type": "pong"})
 
 
 class FrameBudget:
     """Per-socket rate limits: joins and leaves draw on their own, larger bucket."""
+
+    __slots__ = ("frames", "joins")
 
     def __init__(self) -> None:
         self.frames = RateLimit(FRAMES_PER_SECOND, FRAME_BURST)
@@ -41,6 +48,24 @@ class FrameBudget:
             return True
         joining = isinstance(frame, events.JoinRoom | events.LeaveRoom)
         return (self.joins if joining else self.frames).allow()
+
+
+class Client(Socket, Protocol):
+    """A signed-in socket as the frame handlers see it."""
+
+    user: User
+    budget: FrameBudget
+
+    def send_text(self, text: str) -> None:
+        """Send one text frame to this socket only."""
+
+
+class Refused(Exception):
+    """The handshake is accepted, then closed with this code and reason (API.md: 4401)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
 
 
 def origin_allowed(origin: str | None, host: str, settings: Settings) -> bool:
@@ -56,99 +81,90 @@ def origin_allowed(origin: str | None, host: str, settings: Settings) -> bool:
     return origin in own or origin in {origin_of(o) for o in settings.cors_origin_list}
 
 
+def host_allowed(host: str, settings: Settings) -> bool:
+    """With PUBLIC_URL set, the Host must name it or a CORS_ORIGINS host, as for HTTP (the
+    HostCheck middleware, which /ws does not pass through)."""
+    if not settings.public_url:
+        return True
+    origins = [settings.public_url, *settings.cors_origin_list]
+    return host.strip().lower() in {form for o in origins for form in host_forms(o)}
+
+
 def too_many_connections(svc: Services, user_id: str) -> bool:
     """The user already holds WS_CONNECTIONS_PER_USER sockets in this process."""
     limit = svc.settings.ws_connections_per_user
     return limit > 0 and svc.hub.user_connection_count(user_id) >= limit
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
-    """Authenticate, register with the hub, then serve frames until the socket closes."""
-    svc: Services = ws.app.state.services
-    if not origin_allowed(ws.headers.get("origin"), ws.headers.get("host", ""), svc.settings):
-        await ws.close(1008)  # before accept: the handshake is refused with 403
-        return
-    await ws.accept()
+async def admit(svc: Services, token: str) -> tuple[User, TokenClaims]:
+    """The user a new socket belongs to, or Refused. The caller registers the socket before it
+    awaits anything else, so simultaneous handshakes cannot all pass the socket limit."""
     try:
-        user, claims = await authenticate(svc, ws.query_params.get("token", ""))
+        user, claims = await authenticate(svc, token)
     except AppError:
-        await ws.close(CLOSE_UNAUTHORIZED, "invalid or missing token")
-        return
+        raise Refused(CLOSE_UNAUTHORIZED, "invalid or missing token") from None
     if too_many_connections(svc, user.id):
-        await ws.close(CLOSE_TOO_MANY, "too many connections")
-        return
-    conn = Connection(ws, user.id, claims.jti, svc.settings.ws_send_queue)
-    svc.hub.register(conn)
-    try:
-        await _serve(svc, conn, user)
-    except WebSocketDisconnect:
-        pass
-    finally:
-        await svc.hub.unregister(conn)
+        raise Refused(CLOSE_TOO_MANY, "too many connections")
+    return user, claims
 
 
-async def _serve(svc: Services, conn: Connection, user: User) -> None:
-    limit = svc.settings.max_ws_frame_bytes
-    budget = FrameBudget()
-    while not conn.closed:
-        message = await conn.ws.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        text = message.get("text")
-        if text is not None and len(text.encode()) > limit:
-            await conn.ws.close(CLOSE_TOO_BIG, "frame too large")
-            return
-        frame, problem = _parse(text)
-        if not budget.allow(frame):
-            conn.send(_error("rate_limited", "slow down", frame))
-        elif frame is None:
-            conn.send(_error("bad_request", problem))
-        else:
-            await _handle(svc, conn, user, frame)
+def on_frame(svc: Services, conn: Client, message: str | bytes) -> Coroutine[Any, Any, None] | None:
+    """Answer a frame that needs no I/O now; for the others, the coroutine that handles them
+    (the caller runs those one at a time, in order)."""
+    if isinstance(message, bytes):
+        frame, problem = None, "frames must be JSON text"
+    else:
+        frame, problem = _parse(message)
+    if not conn.budget.allow(frame):
+        conn.send_text(_error("rate_limited", "slow down", frame))
+    elif frame is None:
+        conn.send_text(_error("bad_request", problem))
+    elif isinstance(frame, events.Ping):
+        conn.send_text(PONG)
+    elif isinstance(frame, events.LeaveRoom):
+        svc.hub.leave(conn, frame.room_id)
+    else:
+        return _handle(svc, conn, frame)
+    return None
 
 
-def _parse(text: str | None) -> tuple[Any, str]:
+def _parse(text: str) -> tuple[Any, str]:
     """(the typed frame, "") or (None, why it is not a valid frame)."""
-    if text is None:
-        return None, "frames must be JSON text"
     try:
         return events.client_frame.validate_python(json.loads(text)), ""
     except (ValueError, RecursionError, ValidationError) as exc:  # RecursionError: deep nesting
         return None, _describe(exc)
 
 
-async def _handle(svc: Services, conn: Connection, user: User, frame: Any) -> None:
+async def _handle(svc: Services, conn: Client, frame: Any) -> None:
     try:
-        await _dispatch(svc, conn, user, frame)
-    except AppError as exc:
-        conn.send(_error(exc.code, exc.detail, frame))
+        await _dispatch(svc, conn, frame)
+    except AppError as exc:  # rate_limited from send_message too: the frame's client_id kept
+        conn.send_text(_error(exc.code, exc.detail, frame))
     except Exception:
         log.exception("websocket frame %s failed", type(frame).__name__)
-        conn.send(_error("bad_request", "the server could not handle that frame", frame))
+        conn.send_text(_error("bad_request", "the server could not handle that frame", frame))
 
 
-async def _dispatch(svc: Services, conn: Connection, user: User, frame: Any) -> None:
-    if isinstance(frame, events.Ping):
-        conn.send(events.encode_frame({"type": "pong"}))
-    elif isinstance(frame, events.LeaveRoom):
-        svc.hub.leave(conn, frame.room_id)
-    elif isinstance(frame, events.SendMessage):
+async def _dispatch(svc: Services, conn: Client, frame: Any) -> None:
+    user = conn.user
+    if isinstance(frame, events.SendMessage):
         await send_message(
             svc, user, frame.room_id, frame.content, frame.image_url, frame.client_id, strict=True
         )
-    else:
-        await _check_member(svc, user, frame.room_id)
-        if isinstance(frame, events.JoinRoom):
-            svc.hub.join(conn, frame.room_id)
-            conn.send(events.encode_frame({"type": "joined", "room_id": frame.room_id}))
-        elif isinstance(frame, events.Typing):
-            typing = events.user_typing(frame.room_id, user, frame.is_typing)
-            await svc.publish(Event(frame=typing, room_id=frame.room_id, exclude_user_id=user.id))
-        elif isinstance(frame, events.CancelAi):
-            reason = f"Stopped by {user.display_name}."
-            if not svc.ai.cancel(frame.room_id, reason):  # it may stream in another process
-                control = {"type": "cancel_ai", "room_id": frame.room_id, "reason": reason}
-                await svc.publish(Event(frame={}, control=control))
+        return
+    await _check_member(svc, user, frame.room_id)
+    if isinstance(frame, events.JoinRoom):
+        svc.hub.join(conn, frame.room_id)
+        conn.send_text(events.encode_frame({"type": "joined", "room_id": frame.room_id}))
+    elif isinstance(frame, events.Typing):
+        typing = events.user_typing(frame.room_id, user, frame.is_typing)
+        await svc.publish(Event(frame=typing, room_id=frame.room_id, exclude_user_id=user.id))
+    elif isinstance(frame, events.CancelAi):
+        reason = f"Stopped by {user.display_name}."
+        if not svc.ai.cancel(frame.room_id, reason):  # it may stream in another process
+            control = {"type": "cancel_ai", "room_id": frame.room_id, "reason": reason}
+            await svc.publish(Event(frame={}, control=control))
 
 
 async def _check_member(svc: Services, user: User, room_id: str) -> None:
