@@ -32,7 +32,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-@pytest.mark.parametrize("ai_overrides", [{"metrics_token": TOKEN, "ai_budget_user_usd": 0.001}])
+@pytest.mark.parametrize(
+    "ai_overrides",
+    [{"metrics_token": TOKEN, "ai_budget_user_usd": 0.001, "max_json_bytes": 2048}],
+)
 async def test_counters_move_as_alice_chats(
     http: httpx.AsyncClient, server: Server, provider: GatedOpenRouter, alice: Actor
 ) -> None:
@@ -64,9 +67,12 @@ async def test_counters_move_as_alice_chats(
     assert value(after, duration, route="/metrics", status="200") == 1  # the first scrape
     await http.get(f"/api/rooms/{room['id']}", headers=alice.headers)
     await http.get("/api/rooms/nope", headers=alice.headers)
+    big = {"name": "x" * 3000}  # refused before any route sees it
+    assert (await http.post("/api/rooms", json=big, headers=alice.headers)).status_code == 413
     last = await scrape(http)
     assert value(last, duration, route="/api/rooms/{room_id}", status="200") == 1
     assert value(last, duration, route="/api/rooms/{room_id}", status="404") == 1
+    assert value(last, duration, route="unmatched", status="413") == 1
     assert not any(room["id"] in str(labels) for _, labels in last)
 
 

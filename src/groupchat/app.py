@@ -175,7 +175,6 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
             return settings.max_avatar_bytes + MULTIPART_OVERHEAD
         return settings.max_json_bytes
 
-    app.add_middleware(RequestTimer, metrics=_metrics_of)
     app.add_middleware(BodyLimit, limit_for=limit_for)
     app.add_middleware(AuthRateLimit, per_minute=settings.auth_rate_per_minute)
     if settings.cors_origin_list:
@@ -189,3 +188,4 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.public_url:
         app.add_middleware(HostCheck, origins=origins)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(origins))
+    app.add_middleware(RequestTimer, metrics=_metrics_of)  # outermost: refusals are timed too
