@@ -15,11 +15,11 @@ function svg(tag, attrs, text) {
   return el;
 }
 
-/** A round top for the y axis (1, 2, 4 or 10 times a power of ten, so its half is round too). */
+/** A round top for the y axis (1, 2, 4, 6 or 8 times a power of ten, so its half is round too). */
 export function niceMax(max) {
   if (!(max > 0)) return 0.01;
   const step = 10 ** Math.floor(Math.log10(max));
-  for (const m of [1, 2, 4, 10]) if (m * step >= max) return m * step;
+  for (const m of [1, 2, 4, 6, 8, 10]) if (m * step >= max) return m * step;
   return 10 * step;
 }
 
