@@ -120,7 +120,11 @@ class SqliteWriter:
             while not stopping:
                 batch, stopping = self._take()
                 if batch:
-                    outcomes = self._write(conn, [post for post, _ in batch])
+                    try:
+                        outcomes = self._write(conn, [post for post, _ in batch])
+                    except BaseException:  # never leave posts waiting forever
+                        log.exception("the post writer failed")
+                        outcomes = _unavailable(len(batch))
                     assert self._loop is not None
                     self._loop.call_soon_threadsafe(_settle, batch, outcomes)
         finally:
@@ -149,14 +153,14 @@ class SqliteWriter:
                 return list(post_batch.write_sqlite(conn, posts))
             except HeadMoved:
                 continue
-            except (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError) as exc:
-                if len(posts) == 1:
-                    log.warning("a message could not be stored: %s", exc)
-                    return [exc]
-                return [outcome for post in posts for outcome in self._write(conn, [post])]
-            except sqlite3.Error:
+            except sqlite3.OperationalError:  # locked too long, disk full, I/O: no post's fault
                 log.exception("storing %d messages failed", len(posts))
                 return _unavailable(len(posts))
+            except Exception as exc:  # a constraint or a value: find the post, store the others
+                if len(posts) > 1:
+                    return [outcome for post in posts for outcome in self._write(conn, [post])]
+                log.warning("a message could not be stored: %r", exc)
+                return [exc]
         return _unavailable(len(posts))
 
     def _let_others_write(self) -> None:
@@ -206,7 +210,12 @@ class PgWriter:
         while not stopping:
             batch, stopping = await self._take()
             if batch:
-                _settle(batch, await self._write([post for post, _ in batch]))
+                try:
+                    outcomes = await self._write([post for post, _ in batch])
+                except Exception:  # never leave posts waiting forever
+                    log.exception("the post writer failed")
+                    outcomes = _unavailable(len(batch))
+                _settle(batch, outcomes)
 
     async def _take(self) -> tuple[list[Pending], bool]:
         first = await self._queue.get()
@@ -230,15 +239,16 @@ class PgWriter:
                 return list(await post_batch.write_pg(self._conn, posts))
             except (HeadMoved, asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 continue
-            except (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError) as exc:
-                if len(posts) == 1:
-                    log.warning("a message could not be stored: %s", exc)
-                    return [exc]
-                return [outcome for post in posts for outcome in await self._write([post])]
-            except Exception:  # connection lost: whether it committed is unknown, so no retry
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+                # the connection is gone: whether it committed is unknown, so no retry
                 log.exception("storing %d messages failed", len(posts))
                 await self._drop_connection()
                 return _unavailable(len(posts))
+            except Exception as exc:  # a constraint or a value: find the post, store the others
+                if len(posts) > 1:
+                    return [outcome for post in posts for outcome in await self._write([post])]
+                log.warning("a message could not be stored: %r", exc)
+                return [exc]
         return _unavailable(len(posts))
 
     async def _drop_connection(self) -> None:
