@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -30,7 +31,6 @@ from servers import (
     _healthz,
     _wait_ready,
     free_port,
-    groupchat_env,
     stop_process,
 )
 from targets import expect_status, register_users
@@ -79,16 +79,33 @@ async def reset_pg(url: str) -> None:
         await conn.close()
 
 
+def server_env(
+    workdir: Path, port: int, database: str, group_commit: bool, sync: str
+) -> dict[str, str]:
+    """Nothing from our environment leaks in (no .env either: the cwd is the temporary dir)."""
+    return {
+        "BIND_ADDR": f"{HOST}:{port}",
+        "DATABASE_URL": database,
+        "UPLOAD_DIR": str(workdir / "uploads"),
+        "BACKUP_DIR": str(workdir / "backups"),
+        "JWT_SECRET": secrets.token_hex(32),
+        "LOG_LEVEL": "warning",
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_KIB": "8192",
+        "REGISTRATION_MODE": "open",
+        "GROUP_COMMIT": str(group_commit).lower(),
+        "SQLITE_SYNCHRONOUS": sync,
+        # one process plays many users from one address: limits meant for people are off
+        "AUTH_RATE_PER_MINUTE": "0",
+        "WS_MESSAGES_PER_SECOND": "0",
+        "WS_CONNECTIONS_PER_USER": "0",
+        "MAX_CONNECTIONS_PER_IP": "0",
+    }
+
+
 async def start(workdir: Path, database: str, group_commit: bool, sync: str) -> ServerProcess:
     port = free_port()
-    env = groupchat_env(workdir, port, 256)
-    env.update(
-        DATABASE_URL=database,
-        GROUP_COMMIT=str(group_commit).lower(),
-        SQLITE_SYNCHRONOUS=sync,
-        WS_MESSAGES_PER_SECOND="0",  # bots and benchmarks: no posting limit
-        REGISTRATION_MODE="open",
-    )
+    env = server_env(workdir, port, database, group_commit, sync)
     argv = [sys.executable, "-m", "groupchat", "serve"]
     server = ServerProcess("groupchat", argv, env, workdir)
     server.port = port
