@@ -418,6 +418,7 @@ async def test_serve_runs_the_server_and_keeps_tokens_out_of_its_logs(
         "BIND_ADDR": f"127.0.0.1:{port}",
         "LOG_LEVEL": "info",
         "UPLOAD_DIR": str(tmp_path / "up"),
+        "REGISTRATION_MODE": "open",  # test_signup.py covers the setup URL of a fresh server
     }
     proc = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -15,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
+from groupchat.actions.signup import announce_setup
 from groupchat.ai.setup import build_participant
+from groupchat.api import admin as admin_api
 from groupchat.api import auth, invites, messages, meta, models, nostr, rooms, uploads
 from groupchat.api import metrics as metrics_api
 from groupchat.api import usage as usage_api
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     for router in (
         auth.router,
+        admin_api.router,
         rooms.router,
         messages.router,
         invites.router,
@@ -82,6 +85,7 @@ def _lifespan(
         services = await start_services(settings)
         app.state.services = services
         try:
+            await announce_setup(services)  # prints the setup URL while no account exists
             yield {"services": services}  # lifespan state: realtime/protocol.py reads it
         finally:
             await stop_services(services)

@@ -1,4 +1,4 @@
-"""The `groupchat` command: serve, migrate, backup, check-config."""
+"""The `groupchat` command: serve, migrate, backup, check-config, admin create|grant."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import re
 import sys
 
 from groupchat.config import ConfigError, Settings, load_settings, resolve_jwt_secret
+from groupchat.errors import AppError
 
 log = logging.getLogger("groupchat")
 
@@ -84,6 +85,34 @@ def backup(settings: Settings) -> None:
     print(target if target else f"nothing to back up: {settings.sqlite_path} does not exist")
 
 
+async def _admin(settings: Settings, action: str, username: str) -> str:
+    """`admin create USERNAME` (password on stdin) or `admin grant USERNAME`; works before the
+    first serve: the database is created and migrated first."""
+    from groupchat.actions.admin import create_first_admin, grant_admin
+    from groupchat.db.engine import Database
+
+    password = _read_password() if action == "create" else ""
+    await _migrate(settings)
+    db = Database(settings.sqlalchemy_url)
+    try:
+        if action == "create":
+            await create_first_admin(db, settings, username, password)
+            return f"created server admin {username}"
+        await grant_admin(db, username)
+        return f"{username} is now a server admin"
+    finally:
+        await db.dispose()
+
+
+def _read_password() -> str:
+    """The password: typed at a terminal (not echoed), else the first line of standard input."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("Password: ")
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def check_config(settings: Settings) -> None:
     resolve_jwt_secret(settings)
     if not settings.ai_enabled:
@@ -98,10 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=["serve", "migrate", "backup", "check-config"],
+        choices=["serve", "migrate", "backup", "check-config", "admin"],
     )
+    parser.add_argument("action", nargs="?", choices=["create", "grant"], help="admin: what")
+    parser.add_argument("username", nargs="?", help="admin: whose account")
     parser.add_argument("--env-file", default=".env", help="dotenv file to load (default .env)")
     args = parser.parse_args(argv)
+    if (args.command == "admin") != bool(args.action and args.username):
+        parser.error("usage: groupchat admin create|grant USERNAME")
     try:
         settings = load_settings(args.env_file)
         configure_logging(settings)
@@ -111,9 +144,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_migrate(settings))
         elif args.command == "backup":
             backup(settings)
+        elif args.command == "admin":
+            print(asyncio.run(_admin(settings, args.action, args.username)))
         else:
             check_config(settings)
     except ConfigError as exc:
         print(f"groupchat: configuration error: {exc}", file=sys.stderr)
         return 2
+    except AppError as exc:  # admin create|grant refused (taken, unknown, bad password)
+        print(f"groupchat: {exc.detail}", file=sys.stderr)
+        return 1
     return 0

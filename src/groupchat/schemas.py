@@ -86,10 +86,32 @@ class Input(BaseModel):
 
 
 # ---------------------------------------------------------------- inputs
+InviteToken = Annotated[Text, StringConstraints(max_length=200)]
+
+
 class RegisterIn(Input):
     username: Username
     password: Password
     display_name: DisplayName | None = None
+    invite_token: InviteToken | None = None  # v2: needed when REGISTRATION_MODE=invite
+    setup_token: InviteToken | None = None  # v2: creates the first account (the admin)
+
+
+class PasswordChange(Input):
+    current_password: Annotated[Text, StringConstraints(min_length=1, max_length=256)]
+    new_password: Password
+
+
+class AdminUserCreate(Input):
+    username: Username
+    password: Password
+    display_name: DisplayName | None = None
+    is_admin: bool = False
+
+
+class AdminUserUpdate(Input):
+    is_admin: bool = None  # type: ignore[assignment]  # omitted: unchanged
+    disabled: bool = None  # type: ignore[assignment]
 
 
 class LoginIn(Input):
@@ -186,6 +208,10 @@ class NostrEventIn(Input):
     event: Annotated[object, BeforeValidator(_whole_event_numbers), WithJsonSchema(NIP01_EVENT)]
 
 
+class NostrVerifyIn(NostrEventIn):
+    invite_token: InviteToken | None = None  # v2: a first login in REGISTRATION_MODE=invite
+
+
 # ---------------------------------------------------------------- outputs
 class UserPublic(BaseModel):
     id: str
@@ -204,6 +230,29 @@ class User(UserPublic):
 class AuthOut(BaseModel):
     token: str
     user: User
+
+
+class AdminUser(User):
+    """A user as server admins see it (v2)."""
+
+    disabled: bool
+    last_seen_at: str | None
+    ai_cost_period: float
+
+
+class AdminUserList(BaseModel):
+    users: list[AdminUser]
+    total: int
+
+
+class ServerInfo(BaseModel):
+    """GET /api/server: what a sign-in page needs to know."""
+
+    registration: Literal["open", "invite", "closed"]
+    needs_setup: bool
+    ai_enabled: bool
+    ai_name: str
+    version: str
 
 
 class Room(BaseModel):

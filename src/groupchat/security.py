@@ -46,6 +46,7 @@ class TokenClaims:
     user_id: str
     jti: str
     expires_at: datetime
+    issued_at: datetime  # to the millisecond; compared with users.tokens_valid_after
 
 
 class Tokens:
@@ -59,7 +60,7 @@ class Tokens:
         now = utc_now()
         claims = {
             "sub": user_id,
-            "iat": int(now.timestamp()),
+            "iat": round(now.timestamp(), 3),  # milliseconds: a revocation cuts at the instant
             "exp": int((now + self._ttl).timestamp()),
             "jti": secrets.token_hex(16),
         }
@@ -76,14 +77,20 @@ class Tokens:
             )
         except jwt.PyJWTError:
             raise Unauthorized("invalid or expired token") from None
-        sub, jti, exp = claims.get("sub"), claims.get("jti"), claims.get("exp")
-        if not isinstance(sub, str) or not isinstance(jti, str) or not _is_number(exp):
+        sub, jti, exp, iat = (claims.get(k) for k in ("sub", "jti", "exp", "iat"))
+        if not isinstance(sub, str) or not isinstance(jti, str):
+            raise Unauthorized("invalid or expired token")
+        if not _is_number(exp) or not _is_number(iat):
             raise Unauthorized("invalid or expired token")
         try:
             expires = datetime.fromtimestamp(exp, tz=UTC)
+            millis = round(iat * 1000)  # float seconds back to the whole millisecond issued
+            issued = datetime.fromtimestamp(millis // 1000, tz=UTC).replace(
+                microsecond=millis % 1000 * 1000
+            )
         except (ValueError, OverflowError, OSError):  # a far-future exp (year > 9999)
             raise Unauthorized("invalid or expired token") from None
-        return TokenClaims(user_id=sub, jti=jti, expires_at=expires)
+        return TokenClaims(user_id=sub, jti=jti, expires_at=expires, issued_at=issued)
 
 
 def _is_number(value: object) -> TypeGuard[float]:

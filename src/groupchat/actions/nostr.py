@@ -10,7 +10,9 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import nostr
+from groupchat.actions import signup
 from groupchat.actions.access import visible_room
+from groupchat.actions.auth import ACCOUNT_DISABLED
 from groupchat.actions.invites import _may_invite
 from groupchat.actions.rooms import publish_member_joined
 from groupchat.errors import Conflict, Forbidden, Invalid, Unauthorized
@@ -59,15 +61,26 @@ async def verify_event(svc: Services, event: object) -> nostr.AuthEvent:
     return auth
 
 
-async def login_with_nostr(svc: Services, event: object) -> AuthOut:
-    """Sign in with a signed event; the key's first login creates its account."""
+async def login_with_nostr(
+    svc: Services, event: object, invite_token: str | None = None
+) -> AuthOut:
+    """Sign in with a signed event; the key's first login creates its account if
+    REGISTRATION_MODE allows it (an invite token, or a pending Nostr invite for the key)."""
     auth = await verify_event(svc, event)
     now = format_ts(utc_now())
     async with svc.db.write() as conn:
         user = await user_store.find_by_pubkey(conn, auth.pubkey)
+        if user is not None and await user_store.is_disabled(conn, user.id):
+            raise Forbidden(ACCOUNT_DISABLED)
+        pending = await invite_store.take_nostr_invites(conn, auth.pubkey)
         if user is None:
-            user = await _create_nostr_user(conn, auth.pubkey, now)
-        joined = await _join_pending_rooms(conn, user, auth.pubkey, now)
+            admission = await signup.admit(
+                conn, svc.settings, now, invite_token=invite_token, nostr_invited=bool(pending)
+            )
+            user = await _create_nostr_user(conn, auth.pubkey, now, admission.is_admin)
+            pending += [admission.room_id] if admission.room_id else []
+        joined = await _join_rooms(conn, user, pending, now)
+        await user_store.touch_last_seen(conn, user.id, now, stale=now)
     await _announce_joins(svc, user, joined)
     return AuthOut(token=svc.tokens.issue(user.id), user=user)
 
@@ -84,7 +97,8 @@ async def link_nostr_key(svc: Services, user: User, event: object) -> User:
         if linked is None:
             # The unique column refused it: a concurrent link or login took the key first.
             raise Conflict(KEY_TAKEN)
-        joined = await _join_pending_rooms(conn, linked, auth.pubkey, now)
+        pending = await invite_store.take_nostr_invites(conn, auth.pubkey)
+        joined = await _join_rooms(conn, linked, pending, now)
     await _announce_joins(svc, linked, joined)
     return linked
 
@@ -128,7 +142,9 @@ def _usernames(npub: str) -> Iterator[str]:
         yield f"{base}-{secrets.token_hex(3)}"
 
 
-async def _create_nostr_user(conn: AsyncConnection, pubkey: str, now: str) -> User:
+async def _create_nostr_user(
+    conn: AsyncConnection, pubkey: str, now: str, is_admin: bool = False
+) -> User:
     npub = nostr.npub_encode(pubkey)
     for username in _usernames(npub):
         if await user_store.username_taken(conn, username):
@@ -141,6 +157,7 @@ async def _create_nostr_user(conn: AsyncConnection, pubkey: str, now: str) -> Us
             password_hash=None,
             created_at=now,
             nostr_pubkey=pubkey,
+            is_admin=is_admin,
         )
         if user is not None:
             return user
@@ -151,12 +168,12 @@ async def _create_nostr_user(conn: AsyncConnection, pubkey: str, now: str) -> Us
     raise Conflict("could not find a free username for this key; try again")
 
 
-async def _join_pending_rooms(
-    conn: AsyncConnection, user: User, pubkey: str, now: str
+async def _join_rooms(
+    conn: AsyncConnection, user: User, room_ids: list[str], now: str
 ) -> list[str]:
-    """Use up the key's pending invites; the ids of the rooms the user newly joined."""
+    """Join the rooms invited to; the ids of the rooms the user newly joined."""
     joined = []
-    for room_id in await invite_store.take_nostr_invites(conn, pubkey):
+    for room_id in room_ids:
         if await room_store.add_member(conn, room_id, user.id, "member", now):
             joined.append(room_id)
     return joined

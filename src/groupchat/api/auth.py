@@ -9,7 +9,14 @@ from groupchat.actions.uploads import upload_avatar as store_avatar
 from groupchat.api.uploads import read_upload
 from groupchat.deps import CurrentUser, Session, Svc
 from groupchat.openapi import errors
-from groupchat.schemas import AuthOut, LoginIn, ProfileUpdate, RegisterIn, User
+from groupchat.schemas import (
+    AuthOut,
+    LoginIn,
+    PasswordChange,
+    ProfileUpdate,
+    RegisterIn,
+    User,
+)
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -43,4 +50,16 @@ async def upload_avatar(svc: Svc, user: CurrentUser, file: UploadFile) -> User:
 @router.post("/logout", status_code=204)
 async def logout(svc: Svc, session: Session) -> Response:
     await auth.logout(svc, session[1])
+    return Response(status_code=204)
+
+
+@router.post("/password", status_code=204, responses=errors(403))
+async def change_password(svc: Svc, session: Session, body: PasswordChange) -> Response:
+    await auth.change_password(svc, session[0], session[1], body)
+    return Response(status_code=204)
+
+
+@router.post("/logout-all", status_code=204)
+async def logout_all(svc: Svc, user: CurrentUser) -> Response:
+    await auth.logout_everywhere(svc, user.id)
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from groupchat.schemas import (
     NostrEventIn,
     NostrInvite,
     NostrInviteCreate,
+    NostrVerifyIn,
     User,
 )
 
@@ -25,8 +26,8 @@ async def issue_challenge(svc: Svc) -> NostrChallenge:
 
 
 @router.post("/api/auth/nostr/verify", responses=errors(401, 403))
-async def verify(svc: Svc, body: NostrEventIn) -> AuthOut:
-    return await nostr.login_with_nostr(svc, body.event)
+async def verify(svc: Svc, body: NostrVerifyIn) -> AuthOut:
+    return await nostr.login_with_nostr(svc, body.event, body.invite_token)
 
 
 @router.post("/api/auth/nostr/link", responses=errors(409))

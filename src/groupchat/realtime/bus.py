@@ -20,6 +20,8 @@ class Event:
     unjoin_user_ids: tuple[str, ...] = ()  # after delivery, these users' sockets leave the room
     unjoin_all: bool = False  # after delivery, every socket leaves the room (deleted)
     close_jti: str | None = None  # close the sockets signed in with this token (logout)
+    close_user_id: str | None = None  # close this user's sockets (disabled, logout-all) …
+    keep_jti: str | None = None  # … but those signed in with this token (password change)
     control: dict[str, Any] | None = None  # for every process's AI participant, not for sockets
 
 

@@ -76,6 +76,9 @@ class Hub:
         if event.close_jti is not None:
             self._close_token(event.close_jti)
             return
+        if event.close_user_id is not None:
+            self.close_user(event.close_user_id, keep_jti=event.keep_jti)
+            return
         room = self._by_room.get(event.room_id) if event.room_id else None
         targets: tuple[Socket, ...] = tuple(room) if room else ()
         if event.user_ids:
