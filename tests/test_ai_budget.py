@@ -23,6 +23,7 @@ from ai_fixtures import (
 )
 from conftest import TS, Actor, Server, Socket, add_member, create_room
 from fakes.openrouter import VISION_MODEL, error_reply, text_reply, usage_dict
+from groupchat.config import ConfigError, load_settings
 from groupchat.db import tables
 
 COST = 0.001341  # what usage_dict() reports per answer
@@ -219,3 +220,46 @@ async def test_cost_from_the_model_list_when_the_provider_reports_none(
         (VISION_MODEL, pytest.approx(412 * 0.0000025 + 31 * 0.00001)),
         (free, 0),
     ]
+
+
+# ---------------------------------------------------------------- the settings
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AI_BUDGET_PERIOD", "year"),
+        ("AI_BUDGET_USER_USD", "-1"),
+        ("AI_BUDGET_SERVER_USD", "nan"),
+        ("AI_BUDGET_ROOM_USD", "inf"),
+        ("AI_ANSWERS_PER_USER_HOUR", "1.5"),
+        ("AI_ANSWERS_PER_USER_HOUR", "-2"),
+    ],
+)
+def test_a_bad_limit_is_refused_in_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env_file=None)
+    message = str(refused.value)
+    assert message.startswith(f"{variable}:") and "\n" not in message
+
+
+def test_blank_limits_mean_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in (
+        "AI_BUDGET_SERVER_USD",
+        "AI_BUDGET_USER_USD",
+        "AI_BUDGET_ROOM_USD",
+        "AI_ANSWERS_PER_USER_HOUR",
+        "METRICS_TOKEN",
+    ):
+        monkeypatch.setenv(variable, " ")
+    monkeypatch.setenv("AI_BUDGET_PERIOD", "month")
+    loaded = load_settings(env_file=None)
+    assert (
+        loaded.ai_budget_period,
+        loaded.ai_budget_server_usd,
+        loaded.ai_budget_user_usd,
+        loaded.ai_budget_room_usd,
+        loaded.ai_answers_per_user_hour,
+        loaded.metrics_token,
+    ) == ("month", 0, 0, 0, 0, None)
