@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from conftest import Actor, Server, add_member, create_room
 from groupchat.db import tables
+from groupchat.rendering import render_full, render_markdown
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -371,3 +373,18 @@ async def test_html_in_content_is_kept_verbatim_but_rendered_inert(
     assert '<a href="https://example.com/?a=1&amp;b=2"' in html
     assert 'rel="noopener noreferrer nofollow"' in html
     assert (await bob_sock.expect("new_message"))["message"]["content_html"] == html
+
+
+def test_plain_lines_render_exactly_as_markdown_would() -> None:
+    """render_markdown skips the parser for plain one-line text; the HTML must not change."""
+    plain = "abcXYZ0129 ,.?!'():;/-éß語²ي"
+    marked = plain + '_*#>`[]<&"~|\\+=\n\t'
+    rng = random.Random(7)
+    samples = ["hello world", "Hi, how are you?", "a - b", "ok: (yes)", "naïve café 語", "1. x"]
+    for alphabet in (plain, marked):
+        samples += [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))).strip()
+            for _ in range(2000)
+        ]
+    for text in samples:
+        assert render_markdown(text) == render_full(text), repr(text)

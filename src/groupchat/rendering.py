@@ -14,6 +14,7 @@ alignment and code-block language classes are therefore dropped.
 """
 
 import functools
+import re
 
 import nh3
 from markdown_it import MarkdownIt
@@ -30,8 +31,21 @@ _URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _LINK_REL = "noopener noreferrer nofollow"
 
 
+# One line of letters, digits, spaces and punctuation that Markdown never gives a meaning to
+# there, starting with a letter (a digit could start a list): most chat messages. Its HTML is
+# known without parsing (the full path costs ~40 µs, a large share of a post's CPU).
+_PLAIN_LINE = re.compile(r"[^\W\d_](?:[^\W_]|[ ,.?!'():;/-])*")
+
+
 def render_markdown(text: str) -> str:
     """Render Markdown to sanitized HTML."""
+    if _PLAIN_LINE.fullmatch(text) and not text.endswith(" "):
+        return f"<p>{text}</p>\n"
+    return render_full(text)
+
+
+def render_full(text: str) -> str:
+    """Markdown-it, then nh3: what render_markdown returns for any text."""
     return nh3.clean(
         _parser().render(text),
         tags=set(_TAGS),
