@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,8 @@ import sqlalchemy as sa
 import websockets
 
 from conftest import TEST_DATABASE_URL, TS, Actor, Register, Server, create_room
-from groupchat.db.tables import messages, room_members, users
+from groupchat.db.tables import ai_ledger, messages, room_members, users
+from groupchat.ids import format_ts, new_id, utc_now
 from test_auth import closed_with
 from test_nostr_api import NostrKey, new_challenge
 
@@ -297,3 +299,36 @@ async def test_admin_create_and_grant_work_before_the_first_serve(
             assert set((await conn.execute(admins)).scalars()) == {"alice", "bob"}
     finally:
         await server.stop()
+
+
+async def test_the_list_shows_what_each_account_spent_on_the_ai_this_period(
+    http: httpx.AsyncClient, server: Server, alice: Actor, bob: Actor
+) -> None:
+    now = utc_now()
+    last_month = now.replace(day=1) - timedelta(days=2)
+    answers = [
+        (bob.id, 0.25, now),
+        (bob.id, 0.5, now),
+        (alice.id, 0.125, now),
+        (bob.id, 9, last_month),
+    ]
+    async with server.services.db.write() as conn:
+        for user_id, cost, when in answers:
+            await conn.execute(
+                ai_ledger.insert().values(
+                    id=new_id(),
+                    room_id=new_id(),
+                    room_name="general",
+                    user_id=user_id,
+                    model="m",
+                    prompt_tokens=1,
+                    completion_tokens=1,
+                    cost_usd=cost,
+                    outcome="finished",
+                    created_at=format_ts(when),
+                )
+            )
+    listed = (await http.get("/api/admin/users", headers=alice.headers)).json()["users"]
+    assert {u["username"]: u["ai_cost_period"] for u in listed} == {"alice": 0.125, "bob": 0.75}
+    patched = await patch_user(http, alice, bob, is_admin=False)
+    assert patched.json()["ai_cost_period"] == 0.75

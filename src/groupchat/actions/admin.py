@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import anyio
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.actions.auth import close_sockets, insert_password_user
+from groupchat.actions.budget import period_bounds
 from groupchat.config import Settings
 from groupchat.db.engine import Database
 from groupchat.errors import Conflict, Invalid, NotFound
@@ -13,7 +15,7 @@ from groupchat.ids import format_ts, utc_now
 from groupchat.schemas import AdminUser, AdminUserCreate, AdminUserList, AdminUserUpdate
 from groupchat.security import Passwords
 from groupchat.services import Services
-from groupchat.store import server_state
+from groupchat.store import ledger, server_state
 from groupchat.store import users as user_store
 from groupchat.store.rooms import storable
 
@@ -27,9 +29,17 @@ async def list_users(svc: Services, query: str, limit: int, offset: int) -> Admi
         return AdminUserList(users=[], total=0)
     async with svc.db.read() as conn:
         found, total = await user_store.list_admin_users(conn, query, limit, offset)
-        costs = await user_store.ai_cost_this_period(conn, [u.id for u in found])
+        costs = await ai_cost_this_period(conn, svc.settings, [u.id for u in found])
     users = [u.model_copy(update={"ai_cost_period": costs.get(u.id, 0.0)}) for u in found]
     return AdminUserList(users=users, total=total)
+
+
+async def ai_cost_this_period(
+    conn: AsyncConnection, settings: Settings, user_ids: list[str]
+) -> dict[str, float]:
+    """USD of the AI answers each user triggered in the current AI_BUDGET_PERIOD."""
+    start, _ = period_bounds(settings.ai_budget_period, utc_now())
+    return await ledger.costs_by_user(conn, format_ts(start), user_ids)
 
 
 async def create_user(svc: Services, body: AdminUserCreate) -> AdminUser:
@@ -67,7 +77,7 @@ async def update_user(svc: Services, user_id: str, body: AdminUserUpdate) -> Adm
         if newly_disabled:  # its tokens stay refused even after it is enabled again
             await user_store.revoke_tokens(conn, user_id, now)
         after = await user_store.get_admin_user(conn, user_id)
-        costs = await user_store.ai_cost_this_period(conn, [user_id])
+        costs = await ai_cost_this_period(conn, svc.settings, [user_id])
     if newly_disabled:
         await close_sockets(svc, user_id)
     assert after is not None

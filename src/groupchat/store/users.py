@@ -207,11 +207,3 @@ async def lock_enabled_admins(conn: AsyncConnection) -> list[str]:
         .with_for_update()
     )
     return list((await conn.execute(query)).scalars())
-
-
-async def ai_cost_this_period(conn: AsyncConnection, user_ids: list[str]) -> dict[str, float]:
-    """USD of AI answers each user triggered in the current budget period.
-
-    TODO(ledger): read the ai_ledger table (AI_BUDGET_PERIOD); until it exists, 0.0 for all.
-    """
-    return dict.fromkeys(user_ids, 0.0)
