@@ -151,37 +151,42 @@ def _add_errors(operation: dict[str, Any], derived: set[int]) -> None:
 
 
 def _make_exclusive(operation: dict[str, Any]) -> None:
-    """Describe query parameters that exclude each other as one object of at most one of them.
+    """Describe the query of an operation whose parameters exclude each other as one object.
 
-    OpenAPI cannot say "not both" of separate parameters; a form-exploded object parameter
-    with `maxProperties: 1` puts the same names in the query string and can.
+    OpenAPI cannot say "not both" of separate parameters; one form-exploded object parameter
+    puts the same names in the query string and can (`not: {required: [...]}`). Other names
+    are allowed in it, as the server ignores query parameters it does not know.
     """
     groups: list[list[str]] = operation.pop(EXCLUSIVE, [])
-    for names in groups:
-        params = [p for p in operation["parameters"] if p["in"] == "query" and p["name"] in names]
-        properties = {}
-        for param in params:
-            schema = dict(param["schema"])
-            if "description" in param:
-                schema["description"] = param["description"]
-            properties[param["name"]] = _not_null(schema)
-        operation["parameters"] = [p for p in operation["parameters"] if p not in params]
-        operation["parameters"].append(
-            {
-                "name": "_or_".join(names),
-                "in": "query",
-                "style": "form",
-                "explode": True,
-                "required": False,
-                "description": f"At most one of: {', '.join(names)}.",
-                "schema": {
-                    "type": "object",
-                    "properties": properties,
-                    "additionalProperties": False,
-                    "maxProperties": 1,
-                },
-            }
-        )
+    if not groups:
+        return
+    query = [p for p in operation["parameters"] if p["in"] == "query"]
+    properties: dict[str, Any] = {}
+    for param in query:
+        schema = _not_null(dict(param["schema"]))
+        if "description" in param:
+            schema["description"] = param["description"]
+        properties[param["name"]] = schema
+    rules = [{"not": {"required": names}} for names in groups]
+    schema = {"type": "object", "properties": properties, **rules[0]}
+    if len(rules) > 1:
+        schema = {"type": "object", "properties": properties, "allOf": rules}
+    required = [p["name"] for p in query if p.get("required")]
+    if required:
+        schema["required"] = required
+    described = "; ".join(f"at most one of {', '.join(names)}" for names in groups)
+    operation["parameters"] = [p for p in operation["parameters"] if p["in"] != "query"]
+    operation["parameters"].append(
+        {
+            "name": "query",
+            "in": "query",
+            "style": "form",
+            "explode": True,
+            "required": bool(required),
+            "description": f"The query parameters: {described}.",
+            "schema": schema,
+        }
+    )
 
 
 def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
