@@ -16,6 +16,8 @@ from targets import Target
 
 MARK = b"fanout-"  # + 6 digits: the message's sequence number, read back by every receiver
 WARM = b"warmup-"
+PACED = b"paced-"
+PACED_RATE = 20.0  # messages per second in the latency run: a busy room, not a saturated server
 FILLER = "lorem ipsum dolor sit amet "
 OPEN_CONCURRENCY = 25
 
@@ -76,6 +78,8 @@ class FanoutResult:
     closed_by_server: int = 0
     solo_cpu: float = 0.0  # server CPU to take the same posts with nobody listening
     pressure: float = 0.0  # % of the fan-out during which some task waited for a CPU (PSI)
+    paced: list[float] = field(default_factory=list)  # latencies at PACED_RATE messages/s
+    paced_expected: int = 0
 
     @property
     def expected(self) -> int:
@@ -107,11 +111,20 @@ class FanoutResult:
         return 1e6 * (self.server_cpu - self.solo_cpu) / max(1, self.delivered)
 
     def latency_ms(self, quantile: float) -> float:
-        """The quantile of delivery latency in ms (nearest rank)."""
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+        """The quantile of delivery latency in ms (nearest rank), at saturation."""
+        return quantile_ms(self.latencies, quantile)
+
+    def paced_ms(self, quantile: float) -> float:
+        """The quantile of delivery latency in ms at PACED_RATE messages/s."""
+        return quantile_ms(self.paced, quantile)
+
+
+def quantile_ms(latencies: list[float], quantile: float) -> float:
+    """The quantile of `latencies` (seconds) in ms, nearest rank."""
+    if not latencies:
+        return float("nan")
+    ordered = sorted(latencies)
+    return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
 async def open_receivers(target: Target, indexes: Iterable[int], sink: Sink) -> list[WsClient]:
@@ -128,7 +141,7 @@ async def open_receivers(target: Target, indexes: Iterable[int], sink: Sink) -> 
 async def idle_memory(target: Target, count: int, sink: Sink) -> tuple[list[WsClient], float]:
     """Open `count` receivers; KiB of server RSS per socket, measured over all but a warm-up few
     (the first sockets also pay for lazily imported code and first-use caches)."""
-    warm = min(10, count // 10)
+    warm = min(2 * OPEN_CONCURRENCY, count // 4)  # + GroupChat's database pool at full size
     first = await open_receivers(target, range(warm), sink)
     await asyncio.sleep(0.5)
     before = target.server.rss_kib()
@@ -205,9 +218,10 @@ async def run_target(
     posters: int,
     wait_s: float,
     profile: Path | None = None,
+    paced_messages: int = 100,
 ) -> tuple[FanoutResult, Tally]:
-    """Posts with nobody listening, idle memory, warm-up, then the measured fan-out (sampled by
-    py-spy into `profile`, if set); all sockets are closed afterwards."""
+    """Posts with nobody listening, idle memory, warm-up, the measured fan-out (sampled by
+    py-spy into `profile`, if set), then latency at PACED_RATE; all sockets are closed after."""
     await target.open_posters(posters)
     solo_cpu = await solo_posts(target, messages, posters)
     sockets, kib = await idle_memory(target, receivers, ignore)
@@ -215,11 +229,29 @@ async def run_target(
         warm = await warm_up(target, sockets)
         with py_spy(target.server.pid, profile):
             result = await fanout(target, sockets, messages, posters, wait_s)
+        result.paced = await paced(target, sockets, paced_messages)
+        result.paced_expected = paced_messages * len(sockets)
     finally:
         target.close_posters()
         close_all(sockets)
     result.kib_per_socket, result.solo_cpu = kib, solo_cpu
     return result, warm
+
+
+async def paced(target: Target, receivers: list[WsClient], messages: int) -> list[float]:
+    """Delivery latencies of `messages` posted by one poster at PACED_RATE per second."""
+    tally = Tally(PACED, messages, len(receivers))
+    for ws in receivers:
+        ws.sink = tally.sink
+    start = time.perf_counter()
+    for seq in range(messages):
+        delay = start + seq / PACED_RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tally.post_times[seq] = time.perf_counter()
+        await target.post(0, tally.content(seq))
+    await wait_done(tally, 30)
+    return tally.latencies
 
 
 async def solo_posts(target: Target, messages: int, posters: int) -> float:

@@ -110,8 +110,10 @@ def _stop_all() -> None:
         stop_process(proc)
 
 
-def groupchat_env(workdir: Path, port: int, send_queue: int) -> dict[str, str]:
-    """A minimal environment: nothing from ours leaks in (no .env: the cwd is the tmpdir)."""
+def groupchat_env(workdir: Path, port: int) -> dict[str, str]:
+    """A minimal environment: nothing from ours leaks in (no .env: the cwd is the tmpdir).
+    Limits meant for real users (per-user sockets and posts, per-address connections,
+    registration) are off: one process plays hundreds of users from one address."""
     return {
         "BIND_ADDR": f"{HOST}:{port}",
         "DATABASE_URL": f"sqlite:///{workdir}/chat.db",
@@ -122,15 +124,18 @@ def groupchat_env(workdir: Path, port: int, send_queue: int) -> dict[str, str]:
         "ARGON2_TIME_COST": "1",
         "ARGON2_MEMORY_KIB": "8192",
         "AUTH_RATE_PER_MINUTE": "0",
-        "WS_SEND_QUEUE": str(send_queue),
+        "REGISTRATION_MODE": "open",
+        "WS_CONNECTIONS_PER_USER": "0",
+        "WS_MESSAGES_PER_SECOND": "0",
+        "MAX_CONNECTIONS_PER_IP": "0",
     }
 
 
-async def start_groupchat(workdir: Path, send_queue: int) -> ServerProcess:
+async def start_groupchat(workdir: Path) -> ServerProcess:
     """`python -m groupchat serve` on a free port, ready when /healthz answers 200."""
     port = free_port()
     argv = [sys.executable, "-m", "groupchat", "serve"]
-    server = ServerProcess("groupchat", argv, groupchat_env(workdir, port, send_queue), workdir)
+    server = ServerProcess("groupchat", argv, groupchat_env(workdir, port), workdir)
     server.port = port
     await _wait_ready(server, _healthz)
     return server
@@ -141,6 +146,26 @@ async def start_baseline(workdir: Path) -> ServerProcess:
     port = free_port()
     argv = [sys.executable, str(BENCH_DIR / "baseline_server.py"), str(port)]
     server = ServerProcess("baseline", argv, {}, workdir)
+    server.port = port
+    await _wait_ready(server, _handshake)
+    return server
+
+
+def node_missing() -> str | None:
+    """Why the Node `ws` relay cannot run here, or None when it can."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (BENCH_DIR / "node_modules" / "ws").is_dir():
+        return "Node's ws is not installed: run `npm install` in bench/"
+    return None
+
+
+async def start_node(workdir: Path) -> ServerProcess:
+    """bench/node_ws_server.js (Node's `ws`) on a free port."""
+    port = free_port()
+    node = shutil.which("node") or "node"
+    argv = [node, str(BENCH_DIR / "node_ws_server.js"), str(port)]
+    server = ServerProcess("node-ws", argv, {"PATH": os.environ.get("PATH", "")}, workdir)
     server.port = port
     await _wait_ready(server, _handshake)
     return server

@@ -1,4 +1,5 @@
-"""The stalled-reader check: readers that stop reading must not hold the room back."""
+"""The stalled-reader check: readers that stop reading must not hold the room back, and the
+server must let go of them (WS_STALL_SECONDS, SO_LINGER 0) instead of keeping their buffers."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from rawws import WsClient
 from targets import Target
 
 TINY_RCVBUF = 4096  # the kernel doubles it; loopback then advertises a window of a few KiB
-# Big messages, so that the outbox (counted in frames) overflows before the 40 s keepalive
-# (20 s ping + 20 s pong timeout) gives up on the stalled sockets. A frame carries the content
-# twice (content and content_html).
+# Big messages, so that few of them fill the kernel's buffers for a stalled socket. A frame
+# carries the content twice (content and content_html).
 CONTENT_CHARS = 7500
 FRAME_BYTES_GUESS = 2 * CONTENT_CHARS + 600
 
@@ -27,10 +27,10 @@ def kernel_send_buffer_max() -> int:
         return 4 * 1024 * 1024
 
 
-def messages_to_overflow(send_queue: int) -> int:
-    """Enough messages to fill the kernel buffers and the outbox, with a 25 % margin."""
+def messages_to_overflow() -> int:
+    """Enough messages to fill the kernel buffers of a stalled socket, with a 25 % margin."""
     in_flight = (kernel_send_buffer_max() + 256 * 1024) // FRAME_BYTES_GUESS
-    return int(1.25 * (send_queue + in_flight)) + 50
+    return int(1.25 * in_flight) + 50
 
 
 @dataclass
@@ -46,6 +46,7 @@ class StallResult:
     stalled_outcomes: list[str] = field(default_factory=list)
     server_held: list[str] = field(default_factory=list)  # the server's side, before reading
     healthy_p99_ms: float = 0.0
+    gone_after: float | None = None  # s after the last post until the server let go of all
 
     @property
     def healthy_fraction(self) -> float:
@@ -72,7 +73,7 @@ async def stalled_readers(
         result.healthy_delivered = len(tally.latencies)
         ordered = sorted(tally.latencies) or [float("nan")]
         result.healthy_p99_ms = 1000 * ordered[int(0.99 * (len(ordered) - 1))]
-        await asyncio.sleep(2)  # time for the server to react to the overflow
+        result.gone_after = await _until_gone(target.server.port, slow, time.perf_counter())
         result.server_held = [server_side(target.server.port, ws) for ws in slow]
         await _drain(slow)
     finally:
@@ -100,6 +101,18 @@ def server_side(server_port: int, ws: WsClient) -> str:
             unsent = int(cols[4].partition(":")[0], 16)
             return f"{TCP_STATES.get(cols[3], cols[3])} with {unsent // 1024:,} KiB unsent"
     return "gone"
+
+
+async def _until_gone(
+    port: int, slow: list[WsClient], since: float, limit: float = 20
+) -> float | None:
+    """Seconds from `since` until the server's end of every stalled connection is gone (None:
+    still there after `limit` s)."""
+    while time.perf_counter() - since < limit:
+        if all(server_side(port, ws) == "gone" for ws in slow):
+            return time.perf_counter() - since
+        await asyncio.sleep(0.1)
+    return None
 
 
 def outcome(ws: WsClient) -> str:

@@ -44,7 +44,7 @@ class GroupChatTarget:
         self._posters: list[HttpClient] = []
 
     async def open_receiver(self, index: int, sink: Sink, rcvbuf: int | None = None) -> WsClient:
-        path = f"/ws?token={self.tokens[index]}"
+        path = f"/ws?token={self.tokens[index % len(self.tokens)]}"  # users may have many
         ws = await open_ws(HOST, self.server.port, path, sink, rcvbuf=rcvbuf)
         joined = ws.expect(b'"joined"')
         ws.send_json({"type": "join_room", "room_id": self.room_id})
@@ -68,12 +68,11 @@ class GroupChatTarget:
 
 
 class BaselineTarget:
-    """Receivers connect to /recv; each poster is a /send socket that waits for the "ack"."""
+    """A relay (websockets or Node ws): receivers connect to /recv; each poster is a /send
+    socket that waits for the "ack"."""
 
-    name = "baseline"
-
-    def __init__(self, server: ServerProcess, template: bytes, needle: bytes) -> None:
-        self.server, self.template, self.needle = server, template, needle
+    def __init__(self, server: ServerProcess, template: bytes, needle: bytes, name: str) -> None:
+        self.server, self.template, self.needle, self.name = server, template, needle, name
         self._senders: list[WsClient] = []
 
     async def open_receiver(self, index: int, sink: Sink, rcvbuf: int | None = None) -> WsClient:

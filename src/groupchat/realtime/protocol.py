@@ -34,6 +34,25 @@ READ_PAUSE_AT = 32  # frames waiting for the handler before we stop reading the 
 LINGER_ABORT = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: abort frees the kernel buffer now
 
 
+class _Unused:
+    """Stands in for the ASGI receive queue and the writable event, which a /ws socket never
+    reads: ~3 KiB less per idle socket (their deques), and the parent's calls stay harmless."""
+
+    __slots__ = ()
+
+    def put_nowait(self, item: object) -> None:
+        return None
+
+    def set(self) -> None:
+        return None
+
+    def clear(self) -> None:
+        return None
+
+
+UNUSED: Any = _Unused()
+
+
 class ChatProtocol(WebSocketsSansIOProtocol):
     """One client connection; on `/ws` it is also the hub's socket (hub.Socket)."""
 
@@ -70,6 +89,7 @@ class ChatProtocol(WebSocketsSansIOProtocol):
             self._refuse(response if response.status_code != 101 else None)
             return
         self.svc, self.response = svc, response
+        self.queue, self.writable = UNUSED, UNUSED
         token = parse_qs(query).get("token", [""])[0]
         self._run(self._open(svc, token))
 
