@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 import websockets
 
-from conftest import TEST_DATABASE_URL, TS, Actor, Register, Server, create_room
+from conftest import TEST_DATABASE_URL, TS, Actor, Register, Server, create_room, start_server
 from groupchat.db.tables import ai_ledger, messages, room_members, users
 from groupchat.ids import format_ts, new_id, utc_now
 from test_auth import closed_with
@@ -275,8 +276,6 @@ async def test_admin_create_and_grant_work_before_the_first_serve(
     assert unknown.returncode == 1 and "nobody" in unknown.stderr
     assert run_admin(tmp_path, "frobnicate", "alice").returncode == 2
 
-    from conftest import start_server
-
     server = await start_server(
         settings.model_copy(
             update={"database_url": TEST_DATABASE_URL or f"sqlite:///{tmp_path}/fresh.db"}
@@ -332,3 +331,31 @@ async def test_the_list_shows_what_each_account_spent_on_the_ai_this_period(
     assert {u["username"]: u["ai_cost_period"] for u in listed} == {"alice": 0.125, "bob": 0.75}
     patched = await patch_user(http, alice, bob, is_admin=False)
     assert patched.json()["ai_cost_period"] == 0.75
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="two processes need PostgreSQL and Redis")
+async def test_disabling_closes_the_accounts_sockets_on_every_process(settings: Any) -> None:
+    shared = settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
+    a, b = await start_server(shared), await start_server(shared)
+    try:
+        async with (
+            httpx.AsyncClient(base_url=a.base_url, timeout=10) as http_a,
+            httpx.AsyncClient(base_url=b.base_url, timeout=10) as http_b,
+        ):
+            resp = await http_a.post(
+                "/api/auth/register", json={"username": "alice", "password": PASSWORD}
+            )
+            alice = Actor("alice", resp.json()["token"], resp.json()["user"], a)
+            assert (await create(http_a, alice, username="bob")).status_code == 201
+            bob_on_a, bob_on_b = (
+                await signed_in(http_a, a, "bob"),
+                await signed_in(http_b, b, "bob"),
+            )
+            ws_a, ws_b = await bob_on_a.socket(), await bob_on_b.socket()
+            assert (await patch_user(http_a, alice, bob_on_a, disabled=True)).status_code == 200
+            assert await closed_with(ws_a.ws) == 4401
+            assert await closed_with(ws_b.ws) == 4401
+            assert (await http_b.get("/api/auth/me", headers=bob_on_b.headers)).status_code == 401
+    finally:
+        await a.stop()
+        await b.stop()
