@@ -86,6 +86,7 @@ class ServerProcess:
             "TAVILY_BASE_URL": self.fakes.tavily.base_url,
             "FETCH_ALLOW_PRIVATE": "true",
             "REGISTRATION_MODE": "open",  # most tests sign people up freely
+            "WS_MESSAGES_PER_SECOND": "0",  # tests seed history faster than people type
             **self.settings,
         }
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e.e2e_support import Person, ServerProcess, png_bytes
+from e2e.e2e_support import PASSWORD, Person, ServerProcess, png_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -97,3 +97,52 @@ def test_profile_edit_avatar_and_sign_out(
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert page.evaluate("localStorage.getItem('gc.token')") is None
     assert alice.api("GET", "/api/auth/me").status_code == 401
+
+
+def test_password_change_in_the_profile(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice = person(server, "alice")
+    page = alice.page
+    page.goto(server.base_url)
+    page.get_by_role("button", name="Profile").click()
+    dialog = page.get_by_role("dialog", name="Profile")
+    dialog.get_by_label("Current password").fill("not-my-password")
+    dialog.get_by_label("New password").fill("a-brand-new-secret")
+    dialog.get_by_role("button", name="Change password").click()
+    expect(dialog.get_by_text("The current password is not right.")).to_be_visible()
+    expect(dialog).to_be_visible()  # a wrong password does not end the session
+
+    dialog.get_by_label("Current password").fill(PASSWORD)
+    dialog.get_by_role("button", name="Change password").click()
+    expect(dialog.get_by_text("Password changed.")).to_be_visible()
+    login = f"{server.base_url}/api/auth/login"
+    old = httpx.post(login, json={"username": alice.username, "password": PASSWORD})
+    assert old.status_code == 401
+    dialog.get_by_role("button", name="Sign out", exact=True).click()
+
+    page.get_by_label("Username").fill(alice.username)
+    page.get_by_label("Password").fill("a-brand-new-secret")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.get_by_role("heading", name="Welcome to GroupChat")).to_be_visible()
+
+
+def test_sign_out_everywhere(server: ServerProcess, person: Callable[..., Person]) -> None:
+    alice = person(server, "alice")
+    login = {"username": alice.username, "password": PASSWORD}
+    other = httpx.post(f"{server.base_url}/api/auth/login", json=login).json()["token"]
+    page = alice.page
+    page.goto(server.base_url)
+    page.get_by_role("button", name="Profile").click()
+    page.get_by_role("dialog", name="Profile").get_by_role(
+        "button", name="Sign out everywhere"
+    ).click()
+    page.get_by_role("dialog", name="Sign out everywhere?").get_by_role(
+        "button", name="Sign out everywhere"
+    ).click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    assert alice.api("GET", "/api/auth/me").status_code == 401
+    elsewhere = httpx.get(
+        f"{server.base_url}/api/auth/me", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert elsewhere.status_code == 401

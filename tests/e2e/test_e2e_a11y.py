@@ -1,0 +1,86 @@
+"""Every view passes axe-core with no serious or critical violation, at desktop and phone sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from e2e.e2e_support import (
+    DESKTOP,
+    PHONE,
+    Fakes,
+    Person,
+    ServerProcess,
+    add_member,
+    axe_problems,
+    create_room,
+    open_room,
+    post_message,
+    setup_url,
+)
+from fakes.openrouter import text_reply, usage_dict
+
+pytestmark = pytest.mark.e2e
+
+SIZES = [pytest.param(DESKTOP, id="desktop"), pytest.param(PHONE, id="phone")]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sign_in_and_setup_pages(
+    server_with: Callable[..., ServerProcess],
+    blank_page: Callable[[], Page],
+    size: dict[str, int],
+) -> None:
+    fresh = server_with(REGISTRATION_MODE="invite")
+    page = blank_page()
+    page.set_viewport_size(size)
+    page.goto(fresh.base_url)
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_text("This server has no account yet")).to_be_visible()
+    assert axe_problems(page) == []
+
+    page.goto(setup_url(fresh))
+    expect(page.get_by_role("heading", name="Set up GroupChat")).to_be_visible()
+    assert axe_problems(page) == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_chat_profile_room_settings_and_admin_views(
+    server_with: Callable[..., ServerProcess],
+    person: Callable[..., Person],
+    fakes: Fakes,
+    size: dict[str, int],
+) -> None:
+    fresh = server_with(AI_BUDGET_USER_USD="5")
+    alice = person(fresh, "alice", size)  # the first account: the server admin
+    bob = person(fresh, "bob", size)
+    room = create_room(alice, "Trip planning")
+    add_member(alice, room["id"], bob)
+    fakes.openrouter.queue(text_reply("Lisbon in May.", usage=usage_dict(300, 40, 0.0021)))
+    post_message(bob, room["id"], "@ai where should we go?")
+    page = alice.page
+
+    log = open_room(alice, room["id"])
+    expect(log.get_by_text("Lisbon in May.")).to_be_visible()
+    assert axe_problems(page) == []
+
+    page.get_by_role("button", name="Room settings").click()
+    dialog = page.get_by_role("dialog", name="Room settings")
+    expect(dialog.get_by_role("img", name="Trip planning: AI cost per day")).to_be_visible()
+    assert axe_problems(page) == []
+    dialog.get_by_role("button", name="Close").click()
+
+    if size == PHONE:
+        page.get_by_role("button", name="Back to rooms").click()
+    page.get_by_role("button", name="Profile").click()
+    profile = page.get_by_role("dialog", name="Profile")
+    expect(profile.get_by_text("AI allowance")).to_be_visible()
+    assert axe_problems(page) == []
+    profile.get_by_role("button", name="Close").click()
+
+    page.get_by_role("link", name="Server admin").click()
+    expect(page.get_by_role("img", name="Whole server: AI cost per day")).to_be_visible()
+    expect(page.get_by_role("listitem").filter(has_text=f"@{bob.username}")).to_be_visible()
+    assert axe_problems(page) == []
