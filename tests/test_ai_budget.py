@@ -25,6 +25,7 @@ from conftest import TS, Actor, Server, Socket, add_member, create_room
 from fakes.openrouter import VISION_MODEL, error_reply, text_reply, usage_dict
 from groupchat.config import ConfigError, load_settings
 from groupchat.db import tables
+from groupchat.ids import format_ts, new_id
 
 COST = 0.001341  # what usage_dict() reports per answer
 
@@ -173,6 +174,40 @@ async def test_answers_per_hour_count_failures_too(
     assert f"try again after {resets:%H:%M} UTC" in frame["detail"]
     await a.silent()
     assert len(provider.chat_requests) == 2
+
+
+@pytest.mark.parametrize("ai_overrides", [{"ai_answers_per_user_hour": 2}])
+async def test_over_the_hourly_count_it_waits_until_enough_answers_are_an_hour_old(
+    http: httpx.AsyncClient, server: Server, provider: GatedOpenRouter, alice: Actor
+) -> None:
+    room = await create_room(http, alice)
+    a = await alice.socket(join=(room["id"],))
+    now = datetime.now(UTC)
+    # three answers in the last hour (e.g. from before the limit was lowered to two)
+    ages = (50, 40, 30)
+    async with server.services.db.write() as conn:
+        for minutes in ages:
+            await conn.execute(
+                tables.ai_ledger.insert().values(
+                    id=new_id(),
+                    room_id=room["id"],
+                    room_name="general",
+                    user_id=alice.id,
+                    model=VISION_MODEL,
+                    prompt_tokens=1,
+                    completion_tokens=1,
+                    cost_usd=0,
+                    outcome="finished",
+                    created_at=format_ts(now - timedelta(minutes=minutes)),
+                )
+            )
+    await say(a, room["id"], "@ai one more?")
+    frame = await refused(a, scope="rate", room_id=room["id"])
+    # two must leave the hour: the one 40 minutes old leaves in 20 minutes
+    expected = format_ts(now - timedelta(minutes=40) + timedelta(hours=1))
+    assert frame["resets_at"] == expected
+    assert frame["detail"].startswith("You have had 3 AI answers in the last hour")
+    assert provider.chat_requests == []
 
 
 async def test_the_ledger_keeps_answers_cut_by_clear_and_delete(

@@ -77,11 +77,13 @@ async def check_limits(
 async def _check_rate(
     conn: AsyncConnection, per_hour: int, user_id: str, now: datetime
 ) -> Refusal | None:
-    """At most `per_hour` answers in any hour: free again when the oldest one is an hour old."""
-    count, first = await ledger.oldest_since(conn, format_ts(now - HOUR), user_id)
-    if count < per_hour or first is None:
+    """At most `per_hour` answers in any hour: free again once enough of them are an hour old."""
+    times = await ledger.answer_times(conn, format_ts(now - HOUR), user_id)
+    count = len(times)
+    if count < per_hour:
         return None
-    free_at = parse_ts(first) + HOUR
+    # the next answer may run once only per_hour - 1 of these are left in the window
+    free_at = parse_ts(times[count - per_hour]) + HOUR
     detail = (
         f"You have had {count} AI answers in the last hour, the most allowed; "
         f"try again after {free_at:%H:%M} UTC."

@@ -50,13 +50,14 @@ async def costs_by_user(conn: AsyncConnection, since: str, user_ids: list[str]) 
     return {row.user_id: float(row.cost) for row in (await conn.execute(query)).all()}
 
 
-async def oldest_since(conn: AsyncConnection, since: str, user_id: str) -> tuple[int, str | None]:
-    """How many answers `user_id` triggered since `since`, and when the first of them was."""
-    query = sa.select(sa.func.count(), sa.func.min(ai_ledger.c.created_at)).where(
-        _since(since, user_id=user_id)
+async def answer_times(conn: AsyncConnection, since: str, user_id: str) -> list[str]:
+    """When each answer `user_id` triggered since `since` was recorded, oldest first."""
+    query = (
+        sa.select(ai_ledger.c.created_at)
+        .where(_since(since, user_id=user_id))
+        .order_by(ai_ledger.c.created_at)
     )
-    count, first = (await conn.execute(query)).one()
-    return int(count), first
+    return list((await conn.execute(query)).scalars())
 
 
 async def daily(conn: AsyncConnection, since: str, *, room_id: str | None) -> list[UsageDay]:
