@@ -9,12 +9,22 @@ post which cannot be stored fails alone.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import Actor, Server, Socket, add_member, create_room, start_server
+from conftest import (
+    TEST_DATABASE_URL,
+    Actor,
+    Server,
+    Socket,
+    add_member,
+    create_room,
+    make_settings,
+    start_server,
+)
 from groupchat.ids import decode_id, new_id
 from groupchat.schemas import UserPublic
 from groupchat.store.post_batch import NewPost
@@ -184,3 +194,25 @@ def test_new_ids_sort_after_a_head_written_by_another_process(ahead_ms: int) -> 
 def _shifted(message_id: str, ahead_ms: int) -> str:
     value = decode_id(message_id) + (ahead_ms << 80) + (1 << 60)
     return "".join(ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+@pytest.mark.skipif(TEST_DATABASE_URL is not None, reason="SQLite only")
+async def test_sqlite_synchronous_full_fsyncs_every_commit(tmp_path: Path) -> None:
+    server = await start_server(make_settings(tmp_path, sqlite_synchronous="full"))
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            resp = await http.post(
+                "/api/auth/register", json={"username": "alice", "password": "password1"}
+            )
+            alice = Actor("alice", resp.json()["token"], resp.json()["user"], server)
+            room = await create_room(http, alice)
+            posted = await asyncio.gather(
+                *(post(http, alice, room["id"], f"{i}") for i in range(5))
+            )
+            assert sorted(m["id"] for m in posted) == [
+                m["id"] for m in await history(http, alice, room["id"])
+            ]
+        async with server.services.db.read() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
+    finally:
+        await server.stop()

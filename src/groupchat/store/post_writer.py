@@ -31,6 +31,7 @@ from groupchat.store.post_batch import HeadMoved, NewPost, Posted
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
 RETRIES = 5  # a batch relinked after another process moved a head (or a PostgreSQL deadlock)
+COMMAND_TIMEOUT = 30  # seconds: a PostgreSQL batch that hangs longer fails (503), then reconnects
 YIELD_SECONDS = 0.2  # at most this long the SQLite writer lets SQLAlchemy writers go first
 Outcome = Posted | BaseException
 Pending = tuple[NewPost, "asyncio.Future[Posted]"]
@@ -203,7 +204,7 @@ class PgWriter:
     async def _connect(self) -> Any:
         import asyncpg
 
-        return await asyncpg.connect(self._dsn)
+        return await asyncpg.connect(self._dsn, command_timeout=COMMAND_TIMEOUT)
 
     async def _run(self) -> None:
         stopping = False
@@ -239,7 +240,7 @@ class PgWriter:
                 return list(await post_batch.write_pg(self._conn, posts))
             except (HeadMoved, asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 continue
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
                 # the connection is gone: whether it committed is unknown, so no retry
                 log.exception("storing %d messages failed", len(posts))
                 await self._drop_connection()
