@@ -104,13 +104,21 @@ def server_env(
 
 
 async def start(workdir: Path, database: str, group_commit: bool, sync: str) -> ServerProcess:
-    port = free_port()
-    env = server_env(workdir, port, database, group_commit, sync)
-    argv = [sys.executable, "-m", "groupchat", "serve"]
-    server = ServerProcess("groupchat", argv, env, workdir)
-    server.port = port
-    await _wait_ready(server, _healthz)
-    return server
+    """`python -m groupchat serve` on a free port (another, if someone took it meanwhile)."""
+    for attempt in range(3):
+        port = free_port()
+        env = server_env(workdir, port, database, group_commit, sync)
+        argv = [sys.executable, "-m", "groupchat", "serve"]
+        server = ServerProcess("groupchat", argv, env, workdir)
+        server.port = port
+        try:
+            await _wait_ready(server, _healthz)
+            return server
+        except RuntimeError as exc:
+            stop_process(server.proc)
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 async def own_rooms(port: int, tokens: list[str]) -> list[str]:
