@@ -9,7 +9,7 @@ import httpx
 import sqlalchemy as sa
 
 from conftest import Actor, Server, add_member, create_room
-from groupchat.db.tables import invites, room_members
+from groupchat.db.tables import invites, room_members, users
 
 
 async def mint(http: httpx.AsyncClient, room: dict[str, Any], who: Actor) -> str:
@@ -179,3 +179,29 @@ async def test_an_invite_is_checked_against_its_creator_at_use_time(
             await conn.execute(sa.select(invites.c.uses).where(invites.c.token == token))
         ).scalar()
     assert uses == 0  # nothing was counted for carol
+
+
+async def test_signing_up_with_a_dead_invite_is_refused(
+    http, server: Server, alice: Actor, bob: Actor
+) -> None:
+    """The sign-up path uses the same usable-invite rule (open mode still honours a token)."""
+    room = await create_room(http, alice, is_public=True)
+    assert (
+        await http.post(f"/api/rooms/{room['id']}/join", headers=bob.headers)
+    ).status_code == 200
+    token = await mint(http, room, bob)
+    resp = await http.patch(
+        f"/api/rooms/{room['id']}", json={"is_public": False}, headers=alice.headers
+    )
+    assert resp.status_code == 200
+
+    resp = await http.post(
+        "/api/auth/register",
+        json={"username": "dave", "password": "correct horse 1", "invite_token": token},
+    )
+
+    assert resp.status_code == 403
+    assert await member_ids(server, room["id"]) == {alice.id, bob.id}
+    async with server.services.db.read() as conn:
+        names = set((await conn.execute(sa.select(users.c.username))).scalars())
+    assert names == {"alice", "bob"}
