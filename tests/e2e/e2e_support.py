@@ -207,15 +207,26 @@ def png_bytes(
 
 
 def axe_problems(page: Page) -> list[str]:
-    """The serious and critical axe-core violations on the page as it is now."""
+    """The serious and critical axe-core violations on the page as it is now, in the light and
+    the dark colour scheme (contrast differs)."""
     from axe_playwright_python.sync_playwright import Axe  # only the tests that check need it
 
-    results = Axe().run(page, options={"resultTypes": ["violations"]})
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:5]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    problems = []
+    for scheme in ("dark", "light"):  # light last: the tests' default
+        page.emulate_media(color_scheme=scheme)
+        # Colours fade between schemes (CSS transitions): check the settled ones.
+        page.evaluate(
+            "Promise.all(document.getAnimations()"
+            ".filter((a) => a instanceof CSSTransition).map((a) => a.finished.catch(() => 0)))"
+        )
+        results = Axe().run(page, options={"resultTypes": ["violations"]})
+        problems += [
+            f"{scheme}: {v['id']} ({v['impact']}): {v['help']} — "
+            f"{[n['target'] for n in v['nodes']][:5]}"
+            for v in results.response["violations"]
+            if v["impact"] in ("serious", "critical")
+        ]
+    return problems
 
 
 def setup_url(server: ServerProcess) -> str:
