@@ -25,6 +25,7 @@ from e2e.e2e_support import (
     Person,
     ServerProcess,
     add_member,
+    axe_problems,
     create_room,
     open_room,
     post_message,
@@ -179,6 +180,7 @@ def test_room_budget_and_a_refused_answer_under_the_message(
     mine = page.locator(".row").filter(has_text="and what about the night?")
     expect(mine.locator(".ai-refused")).not_to_be_empty()
     expect(page.locator(".msg.ai")).to_have_count(1)
+    assert axe_problems(page) == []
 
     page.get_by_role("button", name="Room settings").click()
     dialog = page.get_by_role("dialog", name="Room settings")

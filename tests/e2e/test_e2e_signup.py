@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from e2e.e2e_support import PASSWORD, ServerProcess, setup_url, unique
+from e2e.e2e_support import PASSWORD, ServerProcess, axe_problems, setup_url, unique
 
 pytestmark = pytest.mark.e2e
 
@@ -90,6 +90,7 @@ def test_invite_only_sign_up_through_an_invite_link(
     page.goto(f"{fresh.base_url}/invite/{token}")
     expect(page.get_by_role("heading", name="Garden club", exact=True)).to_be_visible()
     page.get_by_role("button", name="Create an account").click()
+    assert axe_problems(page) == []
     newcomer = unique("dana")
     fill_account(page, newcomer, "Dana")
     page.get_by_role("button", name="Create account").click()
