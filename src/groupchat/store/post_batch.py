@@ -198,12 +198,13 @@ def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Pos
 
 # --- PostgreSQL, through asyncpg (rooms locked in id order, so two processes cannot deadlock)
 
+# Locking one table only: a row another transaction updated meanwhile is re-read after the
+# wait (READ COMMITTED), which a join's other side would not be. The heads' ids come next.
 _PG_ROOMS = (
-    "SELECT r.*, m.id AS head_id,"
-    " (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
-    " FROM rooms r LEFT JOIN messages m ON m.hash = r.head_hash"
-    " WHERE r.id = ANY($1::varchar[]) ORDER BY r.id FOR NO KEY UPDATE OF r"
+    "SELECT r.*, (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
+    " FROM rooms r WHERE r.id = ANY($1::varchar[]) ORDER BY r.id FOR NO KEY UPDATE"
 )
+_PG_HEAD_IDS = "SELECT hash, id FROM messages WHERE hash = ANY($1::varchar[])"
 _PG_ROLES = (
     "SELECT room_id, user_id, role FROM room_members"
     " WHERE room_id = ANY($1::varchar[]) AND user_id = ANY($2::varchar[]) FOR KEY SHARE"
@@ -226,10 +227,14 @@ _PG_MOVE = (
 
 
 async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
-    """Store a batch in one transaction: four statements whatever the batch's size."""
+    """Store a batch in one transaction: five statements whatever the batch's size."""
     room_ids, member_ids = _pairs(posts)
     async with conn.transaction():
         rooms = {row["id"]: dict(row) for row in await conn.fetch(_PG_ROOMS, room_ids)}
+        heads = [row["head_hash"] for row in rooms.values() if row["head_hash"] is not None]
+        head_ids = dict(await conn.fetch(_PG_HEAD_IDS, heads)) if heads else {}
+        for row in rooms.values():
+            row["head_id"] = head_ids.get(row["head_hash"])
         roles: dict[tuple[str, str], Role] = {}
         if member_ids and rooms:
             found = await conn.fetch(_PG_ROLES, room_ids, member_ids)
