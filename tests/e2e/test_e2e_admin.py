@@ -21,6 +21,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from e2e.e2e_support import (
+    PASSWORD,
     Fakes,
     Person,
     ServerProcess,
@@ -58,8 +59,13 @@ def test_admin_disables_a_user_who_is_signed_out_in_their_open_tab(
     expect(row.get_by_role("button", name=f"Enable {bob.display_name}")).to_be_visible()
 
     expect(bob.page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(bob.page.get_by_text("You have been signed out. Please sign in again.")).to_be_visible()
     assert bob.page.evaluate("localStorage.getItem('gc.token')") is None
     assert bob.api("GET", "/api/auth/me").status_code == 401
+    bob.page.get_by_label("Username").fill(bob.username)
+    bob.page.get_by_label("Password").fill(PASSWORD)
+    bob.page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(bob.page.get_by_text("This account has been disabled.")).to_be_visible()
     listed = alice.api("GET", f"/api/admin/users?query={bob.username}").json()["users"]
     assert [(u["username"], u["disabled"]) for u in listed] == [(bob.username, True)]
 

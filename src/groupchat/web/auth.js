@@ -57,6 +57,14 @@ function signupNote(server, inviteToken) {
   return null;
 }
 
+/** Words for a failed sign-in or sign-up. */
+function signInError(mode, err) {
+  if (mode !== 'signin') return err.message;
+  if (err.status === 401) return 'Wrong username or password.';
+  if (err.status === 403) return 'This account has been disabled. Ask the server’s admin about it.';
+  return err.message;
+}
+
 /** Render the auth screen into root; onSignedIn({token, user}) is called on success. */
 export function showAuth(root, { inviteToken, server, onSignedIn }) {
   let mode = 'signin';
@@ -112,7 +120,7 @@ export function showAuth(root, { inviteToken, server, onSignedIn }) {
       if (mode === 'signin') onSignedIn(await api.post('/api/auth/login', credentials));
       else signedIn(await api.post('/api/auth/register', { ...registerBody(inputs), ...withInvite }));
     } catch (err) {
-      error.textContent = mode === 'signin' && err.status === 401 ? 'Wrong username or password.' : err.message;
+      error.textContent = signInError(mode, err);
       submit.disabled = false;
     }
   });
