@@ -3,6 +3,7 @@ and GET /api/server: password and Nostr sign-ups against a running server in eac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -146,7 +147,8 @@ async def test_a_fresh_server_prints_a_setup_url_that_creates_the_admin_once(
     assert await usernames(server) == {"alice"}
     assert (await get(server, "/api/server")).json()["needs_setup"] is False
     async with server.services.db.read() as conn:
-        assert (await conn.execute(sa.select(server_state))).all() == []
+        keys = set((await conn.execute(sa.select(server_state.c.key))).scalars())
+    assert keys == {"first_account"}  # the setup token is gone
 
 
 async def test_several_starts_share_one_setup_token_until_it_is_used(
@@ -185,6 +187,14 @@ async def test_the_setup_url_starts_with_the_public_url(
     await serve("invite", public_url="https://chat.example.org/")
     found = SETUP_URL.search(capsys.readouterr().out)
     assert found and found.group(1) == "https://chat.example.org"
+
+
+async def test_of_simultaneous_first_sign_ups_one_becomes_the_admin(serve: Serve) -> None:
+    server = await serve("open")
+    names = [f"user{n}" for n in range(6)]
+    answers = await asyncio.gather(*(sign_up(server, name) for name in names))
+    assert [a.status_code for a in answers] == [201] * 6
+    assert sum(a.json()["user"]["is_admin"] for a in answers) == 1
 
 
 def test_the_setup_url_names_the_public_url_or_a_reachable_bind_address(

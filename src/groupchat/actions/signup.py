@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 INVITE_NEEDED = "an invite is needed to sign up"
 SIGNUP_CLOSED = "sign-up is closed"
 BAD_INVITE = "this invite is not valid: it has expired, been used up or revoked"
+FIRST_ACCOUNT = "first_account"  # server_state key: when the first account was created
 SETUP_NEEDED = "the first account needs the setup token the server printed at startup"
 BAD_SETUP = "this setup token is not valid or was already used"
 
@@ -48,7 +49,8 @@ async def admit(
     Call it in the transaction that creates the account: a later failure gives the use back.
     """
     mode = settings.registration_mode
-    if not await user_store.any_user(conn):
+    # The claim makes a concurrent first sign-up wait, then find an account (one admin, not two).
+    if not await user_store.any_user(conn) and await server_state.claim(conn, FIRST_ACCOUNT, now):
         return await _admit_first(conn, mode, setup_token)
     if setup_token is not None:
         raise Forbidden(BAD_SETUP)

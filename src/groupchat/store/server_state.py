@@ -37,3 +37,13 @@ async def take_setup_token(conn: AsyncConnection, token: str) -> bool:
 
 async def drop_setup_token(conn: AsyncConnection) -> None:
     await conn.execute(server_state.delete().where(server_state.c.key == SETUP_TOKEN_KEY))
+
+
+async def claim(conn: AsyncConnection, key: str, value: str) -> bool:
+    """Store `key` once; False if it exists (a concurrent transaction waits for the first)."""
+    try:
+        async with conn.begin_nested():
+            await conn.execute(server_state.insert().values(key=key, value=value))
+    except IntegrityError:
+        return False
+    return True
