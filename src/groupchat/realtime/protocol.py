@@ -200,11 +200,14 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     # ---------------------------------------------------------------- sending
     def write_frame(self, framed: bytes, payload: bytes) -> None:
-        """hub.Socket: one text frame, already framed by the hub."""
-        if self._direct:
-            self.transport.write(framed)
+        """hub.Socket: one text frame, already framed by the hub. Nothing is written once the
+        transport is closing (uvicorn closes it itself after a client's close frame, a parse
+        error or a missed pong; uvloop raises on a write after that)."""
+        transport = self.transport
+        if self._direct and not transport.is_closing():
+            transport.write(framed)
             return
-        if self._gone or self.close_sent or not self.handshake_complete:
+        if self._gone or self.close_sent or not self.handshake_complete or transport.is_closing():
             return
         if self.conn.extensions:
             self.conn.send_text(payload)
