@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from conftest import Server, start_server
 from groupchat.actions.signup import setup_base_url
-from groupchat.config import Settings
+from groupchat.config import ConfigError, Settings, load_settings
 from groupchat.db.tables import invites, room_members, server_state, users
 from test_nostr_api import NostrKey, new_challenge
 
@@ -195,6 +195,13 @@ async def test_of_simultaneous_first_sign_ups_one_becomes_the_admin(serve: Serve
     answers = await asyncio.gather(*(sign_up(server, name) for name in names))
     assert [a.status_code for a in answers] == [201] * 6
     assert sum(a.json()["user"]["is_admin"] for a in answers) == 1
+
+
+def test_registration_mode_is_one_of_three_words() -> None:
+    assert load_settings(None, registration_mode=" Closed ").registration_mode == "closed"
+    assert load_settings(None).registration_mode == "invite"
+    with pytest.raises(ConfigError, match=r"^REGISTRATION_MODE: "):
+        load_settings(None, registration_mode="public")
 
 
 def test_the_setup_url_names_the_public_url_or_a_reachable_bind_address(
