@@ -116,6 +116,18 @@ async def test_before_and_after_are_documented_as_one_or_the_other(http, alice: 
     assert both.status_code == 422  # what the document says: at most one of them
 
 
+async def test_a_declared_query_parameter_given_twice_is_422(http, alice: Actor) -> None:
+    room = (await http.post("/api/rooms", json={"name": "r"}, headers=alice.headers)).json()
+    url = f"/api/rooms/{room['id']}/messages"
+    twice = await http.get(f"{url}?limit=5&limit=6", headers=alice.headers)
+    assert twice.status_code == 422
+    assert twice.json()["errors"] == [
+        {"loc": ["query", "limit"], "msg": "give it once", "type": "repeated"}
+    ]
+    unknown = await http.get(f"{url}?limit=5&x=1&x=2", headers=alice.headers)
+    assert unknown.status_code == 200  # names the route does not know are ignored, as documented
+
+
 async def test_a_nostr_event_is_documented_as_a_nip01_event(http) -> None:
     doc = (await http.get("/openapi.json")).json()
     event = doc["components"]["schemas"]["NostrEventIn"]["properties"]["event"]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +35,7 @@ from groupchat.middleware import (
     content_security_policy,
 )
 from groupchat.openapi import install as install_openapi
+from groupchat.query_params import single_values
 from groupchat.ratelimit import AuthRateLimit
 from groupchat.realtime.hub import Hub
 from groupchat.realtime.redis_bus import make_bus
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url=None,  # api_docs serves /docs without a CDN
         redoc_url=None,
         openapi_url="/openapi.json",
+        dependencies=[Depends(single_values)],
     )
     for router in (
         auth.router,
