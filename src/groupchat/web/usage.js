@@ -42,32 +42,24 @@ function dayDate(date, opts) {
 }
 
 /** A data table with a caption; `numeric` marks the right-aligned columns by index. */
-export function dataTable(caption, head, rows, numeric = []) {
-  const cell = (tag, text, i) =>
-    h(tag, { class: numeric.includes(i) ? 'num' : null, scope: tag === 'th' ? 'col' : null, text });
+function dataTable(caption, head, rows, numeric = []) {
+  const row = (tag, cells) =>
+    h(
+      'tr',
+      {},
+      cells.map((text, i) =>
+        h(tag, { class: numeric.includes(i) ? 'num' : null, scope: tag === 'th' ? 'col' : null, text }),
+      ),
+    );
   return h(
     'table',
     { class: 'data' },
     h('caption', { text: caption }),
-    h(
-      'thead',
-      {},
-      h(
-        'tr',
-        {},
-        head.map((t, i) => cell('th', t, i)),
-      ),
-    ),
+    h('thead', {}, row('th', head)),
     h(
       'tbody',
       {},
-      rows.map((r) =>
-        h(
-          'tr',
-          {},
-          r.map((t, i) => cell('td', t, i)),
-        ),
-      ),
+      rows.map((r) => row('td', r)),
     ),
   );
 }
@@ -86,12 +78,11 @@ function dailyChart(report, subject) {
   const days = report.days || [];
   const total = days.reduce((n, d) => n + d.cost, 0);
   const peak = days.reduce((best, d) => (d.cost > (best ? best.cost : -1) ? d : best), null);
-  const span = days.length
-    ? `${dayDate(days[0].date, { day: 'numeric', month: 'long' })} to ${dayDate(days.at(-1).date, { day: 'numeric', month: 'long' })}`
-    : '';
+  const day = (d) => dayDate(d.date, { day: 'numeric', month: 'long' });
+  const span = days.length ? `${day(days[0])} to ${day(days.at(-1))}` : '';
   const desc =
     total > 0
-      ? `Daily AI cost from ${span}: ${money(total)} in all, highest ${money(peak.cost)} on ${dayDate(peak.date, { day: 'numeric', month: 'long' })}.`
+      ? `Daily AI cost from ${span}: ${money(total)} in all, highest ${money(peak.cost)} on ${day(peak)}.`
       : `No AI cost from ${span}.`;
   const points = days.map((d) => ({
     label: dayDate(d.date, { day: 'numeric', month: 'long', year: 'numeric' }),
