@@ -16,9 +16,10 @@ from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from e2e.e2e_support import (
     PASSWORD,
@@ -30,6 +31,8 @@ from e2e.e2e_support import (
     create_room,
     open_room,
     post_message,
+    setup_url,
+    unique,
 )
 from fakes.openrouter import text_reply, usage_dict
 
@@ -86,6 +89,34 @@ def test_admin_promotes_a_user_and_the_link_appears_for_them(
     carol.page.goto(fresh.base_url)
     carol.page.get_by_role("link", name="Server admin").click()
     expect(carol.page.get_by_role("heading", name="Server admin")).to_be_visible()
+
+
+def test_admin_creates_an_account_on_a_closed_server(
+    server_with: Callable[..., ServerProcess], blank_page: Callable[[], Page]
+) -> None:
+    fresh = server_with(REGISTRATION_MODE="closed")
+    page = blank_page()
+    page.goto(setup_url(fresh))
+    page.get_by_label("Username").fill(unique("root"))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create admin account").click()
+    page.get_by_role("link", name="Server admin").click()
+
+    form = page.get_by_role("region", name="Create an account")
+    erin = unique("erin")
+    form.get_by_label("Username").fill(erin)
+    form.get_by_label("Password").fill("erins-first-password")
+    form.get_by_label("Display name").fill("Erin")
+    form.get_by_role("button", name="Create account").click()
+    expect(page.get_by_text(f"Account @{erin} created.")).to_be_visible()
+    row = page.get_by_role("listitem").filter(has_text=f"@{erin}")
+    expect(row).to_contain_text("Erin")
+    expect(form.get_by_label("Username")).to_have_value("")
+
+    login = {"username": erin, "password": "erins-first-password"}
+    signed_in = httpx.post(f"{fresh.base_url}/api/auth/login", json=login)
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["user"]["is_admin"] is False
 
 
 def ask_ai(author: Person, room_id: str, question: str, answer: str) -> None:
