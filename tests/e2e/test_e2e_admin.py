@@ -55,9 +55,20 @@ def test_admin_disables_a_user_who_is_signed_out_in_their_open_tab(
     page.get_by_label("Search people").fill(bob.username)
     expect(page.get_by_text("1 account", exact=True)).to_be_visible()
     row = page.get_by_role("listitem").filter(has_text=f"@{bob.username}")
-    row.get_by_role("button", name=f"Disable {bob.display_name}").click()
+    # By keyboard: the confirmation takes the focus on Cancel; Escape changes nothing.
+    disable = row.get_by_role("button", name=f"Disable {bob.display_name}")
+    disable.focus()
+    page.keyboard.press("Enter")
     confirm = page.get_by_role("dialog", name=f"Disable: {bob.display_name}?")
-    confirm.get_by_role("button", name="Disable").click()
+    expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(confirm).to_have_count(0)
+    assert not bob.api("GET", "/api/auth/me").is_error
+    disable.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(confirm.get_by_role("button", name="Disable")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(row).to_contain_text("disabled")
     expect(row.get_by_role("button", name=f"Enable {bob.display_name}")).to_be_visible()
 
