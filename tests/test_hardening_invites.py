@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from conftest import Actor, Server, add_member, create_room
 from groupchat.db.tables import invites, room_members, users
+from test_nostr_api import NostrKey, pending_invites
+from test_nostr_api import login as nostr_login
 
 
 async def mint(http: httpx.AsyncClient, room: dict[str, Any], who: Actor) -> str:
@@ -20,6 +22,11 @@ async def mint(http: httpx.AsyncClient, room: dict[str, Any], who: Actor) -> str
     assert resp.status_code == 201, resp.text
     token: str = resp.json()["token"]
     return token
+
+
+async def join(http: httpx.AsyncClient, room: dict[str, Any], who: Actor) -> None:
+    resp = await http.post(f"/api/rooms/{room['id']}/join", headers=who.headers)
+    assert resp.status_code == 200, resp.text
 
 
 async def revoked(server: Server, token: str) -> bool:
@@ -44,9 +51,7 @@ async def test_a_removed_member_cannot_come_back_through_their_own_invite(
     http, server: Server, alice: Actor, bob: Actor
 ) -> None:
     room = await create_room(http, alice, is_public=True)
-    assert (
-        await http.post(f"/api/rooms/{room['id']}/join", headers=bob.headers)
-    ).status_code == 200
+    await join(http, room, bob)
     token = await mint(http, room, bob)
     resp = await http.patch(
         f"/api/rooms/{room['id']}", json={"is_public": False}, headers=alice.headers
@@ -73,9 +78,7 @@ async def test_making_a_room_private_revokes_only_plain_members_invites(
     dave = await register("dave")
     room = await create_room(http, alice, is_public=True)
     for who in (bob, carol):
-        assert (
-            await http.post(f"/api/rooms/{room['id']}/join", headers=who.headers)
-        ).status_code == 200
+        await join(http, room, who)
     resp = await http.patch(
         f"/api/rooms/{room['id']}/members/{carol.id}", json={"role": "admin"}, headers=alice.headers
     )
@@ -107,9 +110,7 @@ async def test_a_public_rooms_member_invites_still_work(
     http, server: Server, alice: Actor, bob: Actor, carol: Actor
 ) -> None:
     room = await create_room(http, alice, is_public=True)
-    assert (
-        await http.post(f"/api/rooms/{room['id']}/join", headers=bob.headers)
-    ).status_code == 200
+    await join(http, room, bob)
     token = await mint(http, room, bob)
 
     preview = await http.get(f"/api/invites/{token}")
@@ -186,9 +187,7 @@ async def test_signing_up_with_a_dead_invite_is_refused(
 ) -> None:
     """The sign-up path uses the same usable-invite rule (open mode still honours a token)."""
     room = await create_room(http, alice, is_public=True)
-    assert (
-        await http.post(f"/api/rooms/{room['id']}/join", headers=bob.headers)
-    ).status_code == 200
+    await join(http, room, bob)
     token = await mint(http, room, bob)
     resp = await http.patch(
         f"/api/rooms/{room['id']}", json={"is_public": False}, headers=alice.headers
@@ -205,3 +204,53 @@ async def test_signing_up_with_a_dead_invite_is_refused(
     async with server.services.db.read() as conn:
         names = set((await conn.execute(sa.select(users.c.username))).scalars())
     assert names == {"alice", "bob"}
+
+
+async def nostr_invite(http: httpx.AsyncClient, room: dict[str, Any], who: Actor, key: Any) -> None:
+    resp = await http.post(
+        "/api/invites/nostr",
+        json={"room_id": room["id"], "pubkey": key.pubkey},
+        headers=who.headers,
+    )
+    assert resp.status_code == 201, resp.text
+
+
+async def test_a_removed_members_nostr_invites_go_with_them(
+    http, server: Server, alice: Actor, bob: Actor
+) -> None:
+    room = await create_room(http, alice, is_public=True)
+    await join(http, room, bob)
+    from_bob, from_alice = NostrKey(), NostrKey()
+    await nostr_invite(http, room, bob, from_bob)
+    await nostr_invite(http, room, alice, from_alice)
+
+    resp = await http.delete(f"/api/rooms/{room['id']}/members/{bob.id}", headers=alice.headers)
+
+    assert resp.status_code == 204
+    assert await pending_invites(server) == [(room["id"], from_alice.pubkey)]
+    newcomer = await nostr_login(http, from_bob)
+    assert newcomer["user"]["id"] not in await member_ids(server, room["id"])
+
+
+async def test_a_nostr_invite_is_checked_against_its_creator_at_first_login(
+    http, server: Server, alice: Actor, bob: Actor
+) -> None:
+    room = await create_room(http, alice)
+    await add_member(http, room, alice, bob)
+    resp = await http.patch(
+        f"/api/rooms/{room['id']}/members/{bob.id}", json={"role": "admin"}, headers=alice.headers
+    )
+    assert resp.status_code == 200
+    key = NostrKey()
+    await nostr_invite(http, room, bob, key)
+    async with server.services.db.write() as conn:  # demoted by an older server: not revoked
+        await conn.execute(
+            room_members.update()
+            .where(room_members.c.room_id == room["id"], room_members.c.user_id == bob.id)
+            .values(role="member")
+        )
+
+    newcomer = await nostr_login(http, key)
+
+    assert newcomer["user"]["id"] not in await member_ids(server, room["id"])
+    assert await pending_invites(server) == []  # consumed all the same
