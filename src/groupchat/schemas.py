@@ -224,7 +224,7 @@ class UserPublic(BaseModel):
 class User(UserPublic):
     bio: str | None
     created_at: str
-    is_admin: bool = False  # server admin (v2)
+    is_admin: bool  # server admin (v2)
 
 
 class AuthOut(BaseModel):
