@@ -101,7 +101,7 @@ class Acks:
 
 async def rest_poster(base: str, token: str, room_ids: list[str], n: int, acks: Acks) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, timeout=10, headers=headers) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as http:
         for i in range(10_000):
             room_id = room_ids[(n + i) % len(room_ids)]
             resp = await http.post(
@@ -112,7 +112,7 @@ async def rest_poster(base: str, token: str, room_ids: list[str], n: int, acks: 
 
 
 async def ws_poster(ws_url: str, room_ids: list[str], n: int, acks: Acks) -> None:
-    async with websockets.connect(ws_url, open_timeout=5) as ws:
+    async with websockets.connect(ws_url, open_timeout=30) as ws:
         for room_id in room_ids:
             await ws.send(json.dumps({"type": "join_room", "room_id": room_id}))
         for i in range(10_000):
@@ -156,8 +156,14 @@ async def post_until_killed(
         asyncio.create_task(ws_poster(ws_url, room_ids, n, acks)) for n in range(WS_POSTERS)
     ]
     waiting = asyncio.create_task(acks.enough.wait())
-    await asyncio.wait([waiting, *posters], timeout=120, return_when=asyncio.FIRST_COMPLETED)
-    assert acks.enough.is_set(), [p.exception() for p in posters if p.done()]
+    pending, deadline = {waiting, *posters}, asyncio.get_running_loop().time() + 120
+    while not acks.enough.is_set() and len(pending) > 1:  # a poster may fail on a loaded machine
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    assert acks.enough.is_set(), [repr(p.exception()) for p in posters if p.done()]
     os.kill(proc.pid, signal.SIGKILL)
     await asyncio.gather(*posters, return_exceptions=True)  # they fail as the server dies
     return acks
