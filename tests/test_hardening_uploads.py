@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from conftest import Actor, Server, add_member, create_room, make_settings, start_server
+from groupchat.config import ConfigError, load_settings
 from groupchat.db.tables import uploads
 
 
@@ -244,3 +245,24 @@ async def sign_up(http: httpx.AsyncClient, server: Server, name: str) -> Actor:
     assert resp.status_code == 201, resp.text
     body = resp.json()
     return Actor(name, body["token"], body["user"], server)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAX_AVATAR_PIXELS", "0"),
+        ("IMAGE_WORKERS", "0"),
+        ("UPLOAD_RATE_PER_MINUTE", "-1"),
+        ("UPLOAD_QUOTA_BYTES", "lots"),
+        ("HTTP_HEADER_TIMEOUT", "0"),
+        ("MAX_CONNECTIONS_PER_IP", "-5"),
+    ],
+)
+def test_a_bad_limit_stops_the_server_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(None)
+    message = str(refused.value)
+    assert message.startswith(f"{variable}: ") and "\n" not in message
