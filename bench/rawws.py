@@ -208,9 +208,16 @@ class HttpClient:
     async def request(
         self, method: str, path: str, body: Any = None, token: str | None = None
     ) -> tuple[int, Any]:
-        """Send one request and return (status, decoded JSON body or None) within 30 s."""
+        """Send one request and return (status, decoded JSON body or None) within 30 s. A
+        kept-alive connection the server closed while idle (uvicorn's keep-alive timeout) is
+        reopened once: the server read nothing from it."""
         async with asyncio.timeout(30):
-            return await self._request(method, path, body, token)
+            try:
+                return await self._request(method, path, body, token)
+            except (ConnectionResetError, asyncio.IncompleteReadError):
+                self.close()
+                self._writer = None
+                return await self._request(method, path, body, token)
 
     async def _request(
         self, method: str, path: str, body: Any, token: str | None
@@ -233,7 +240,10 @@ class HttpClient:
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, Any]:
-    status = int((await reader.readline()).split()[1])
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionResetError("the server closed the connection")
+    status = int(status_line.split()[1])
     length = None
     for _ in range(100):  # header lines
         line = await reader.readline()

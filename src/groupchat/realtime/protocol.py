@@ -91,6 +91,10 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         self.svc, self.response = svc, response
         self.queue, self.writable = UNUSED, UNUSED
         token = parse_qs(query).get("token", [""])[0]
+        # websockets' parser generator keeps the request for the connection's life: ~2 KiB of
+        # headers per idle socket, and the token in its path.
+        headers.clear()
+        event.path = ""
         self._run(self._open(svc, token))
 
     def _refuse(self, response: Any) -> None:
