@@ -23,6 +23,7 @@ from conftest import (
     add_member,
     create_room,
     make_settings,
+    reset_postgres,
     start_server,
 )
 from groupchat.ids import decode_id, new_id
@@ -214,5 +215,40 @@ async def test_sqlite_synchronous_full_fsyncs_every_commit(tmp_path: Path) -> No
             ]
         async with server.services.db.read() as conn:
             assert (await conn.exec_driver_sql("PRAGMA synchronous")).scalar() == 2  # FULL
+    finally:
+        await server.stop()
+
+
+async def test_without_group_commit_each_post_has_its_own_transaction(tmp_path: Path) -> None:
+    """GROUP_COMMIT=false (the v1 path, kept to compare with) answers exactly the same."""
+    if TEST_DATABASE_URL:
+        await reset_postgres(TEST_DATABASE_URL)
+    server = await start_server(make_settings(tmp_path, group_commit=False))
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            people = []
+            for name in ("alice", "bob", "carol"):
+                resp = await http.post(
+                    "/api/auth/register", json={"username": name, "password": "password1"}
+                )
+                people.append(Actor(name, resp.json()["token"], resp.json()["user"], server))
+            alice, bob, carol = people
+            room = await create_room(http, alice, is_public=True)
+            await add_member(http, room, alice, bob)
+            posted = await asyncio.gather(
+                *(
+                    post(http, who, room["id"], f"{who.name} {i}")
+                    for i in range(6)
+                    for who in (alice, bob)
+                )
+            )
+            outsider = await http.post(
+                f"/api/rooms/{room['id']}/messages", json={"content": "hi"}, headers=carol.headers
+            )
+            messages = await history(http, carol, room["id"])
+        assert outsider.status_code == 403  # a public room: join it first
+        assert sorted(m["id"] for m in posted) == [m["id"] for m in messages]
+        verify(messages)
+        assert_linear(messages)
     finally:
         await server.stop()
