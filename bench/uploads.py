@@ -49,8 +49,7 @@ async def start_server(
     workdir: Path, env_extra: dict[str, str], pythonpath: str | None
 ) -> ServerProcess:
     port = free_port()
-    env = groupchat_env(workdir, port, 256)
-    env |= {"REGISTRATION_MODE": "open", "MAX_CONNECTIONS_PER_IP": "0", **env_extra}
+    env = groupchat_env(workdir, port) | env_extra
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     server = ServerProcess("groupchat", [sys.executable, "-m", "groupchat", "serve"], env, workdir)
