@@ -15,16 +15,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.add_column(
-            sa.Column("is_admin", sa.Boolean(), server_default=sa.false(), nullable=False)
+    # Plain ADD COLUMNs (no batch rebuild): rebuilding `users` on SQLite would drop a table that
+    # rooms and members point at, which foreign keys refuse on a database with data.
+    for name in ("is_admin", "disabled"):
+        op.add_column(
+            "users", sa.Column(name, sa.Boolean(), server_default=sa.false(), nullable=False)
         )
-        batch.add_column(
-            sa.Column("disabled", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-        batch.add_column(sa.Column("last_seen_at", sa.String(length=24), nullable=True))
-        batch.add_column(sa.Column("tokens_valid_after", sa.String(length=24), nullable=True))
-        batch.add_column(sa.Column("kept_jti", sa.String(length=64), nullable=True))
+    op.add_column("users", sa.Column("last_seen_at", sa.String(length=24), nullable=True))
+    op.add_column("users", sa.Column("tokens_valid_after", sa.String(length=24), nullable=True))
+    op.add_column("users", sa.Column("kept_jti", sa.String(length=64), nullable=True))
     op.create_table(
         "server_state",
         sa.Column("key", sa.String(length=64), nullable=False),
