@@ -1,0 +1,18 @@
+"""durable AI trigger queue with leases (v2)
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-05
+"""
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
