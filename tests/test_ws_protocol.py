@@ -17,10 +17,10 @@ import websockets
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import Frame, Opcode
 
-from conftest import Actor, Register, Server, make_settings, start_server
+from conftest import Actor, Register, Server, create_room, make_settings, start_server
 from groupchat.app import create_app
 from groupchat.config import Settings
-from groupchat.realtime.protocol import ChatProtocol
+from groupchat.realtime.protocol import READ_PAUSE_AT, ChatProtocol
 from groupchat.serving import uvicorn_config
 
 
@@ -303,3 +303,19 @@ def test_the_uvicorn_hooks_the_protocol_overrides_still_exist() -> None:
             and name in dir(WebSocketsSansIOProtocol)
         ):
             assert getattr(WebSocketsSansIOProtocol, name) is not overridden, name
+
+
+async def test_frames_that_wait_for_the_database_are_answered_in_order(
+    http: httpx.AsyncClient, alice: Actor
+) -> None:
+    """More frames than the server queues before it stops reading the socket (READ_PAUSE_AT):
+    reading resumes as they are handled, and the answers keep the frames' order."""
+    rooms = [(await create_room(http, alice, name=f"room {i}"))["id"] for i in range(3)]
+    sock = await alice.socket()
+    frames = [{"type": "join_room", "room_id": rooms[i % 3]} for i in range(READ_PAUSE_AT * 2)]
+    for frame in frames:
+        await sock.send(frame)
+    await sock.send({"type": "ping"})
+    answers = [await sock.recv() for _ in frames]
+    assert answers == [{"type": "joined", "room_id": f["room_id"]} for f in frames]
+    assert await sock.recv() == {"type": "pong"}
