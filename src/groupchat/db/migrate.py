@@ -17,6 +17,8 @@ from groupchat.ids import format_ts, utc_now
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock key: any constant shared by every process of this product ("GCMIGRAT")
+MIGRATION_LOCK_KEY = 0x4743_4D49_4752_4154
 
 
 def backup_sqlite(db_path: Path, backup_dir: Path, keep: int) -> Path | None:
@@ -71,9 +73,16 @@ def alembic_config() -> Config:
 
 
 async def upgrade(db: Database) -> None:
-    """Apply every pending migration (forward only)."""
+    """Apply every pending migration (forward only), one process at a time.
+
+    PostgreSQL: a transaction-scoped advisory lock, so processes started together wait for the
+    first one and then find nothing left to do. SQLite: `db.write()` begins IMMEDIATE, which
+    holds the file's write lock for the whole upgrade (another process waits in busy_timeout).
+    """
 
     def run(sync_conn: Connection) -> None:
+        if sync_conn.dialect.name == "postgresql":
+            sync_conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
         cfg = alembic_config()
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, "head")
