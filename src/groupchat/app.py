@@ -37,8 +37,10 @@ from groupchat.middleware import (
 from groupchat.openapi import install as install_openapi
 from groupchat.query_params import single_values
 from groupchat.ratelimit import AuthRateLimit
+from groupchat.realtime.bus import Event, MemoryBus
 from groupchat.realtime.hub import Hub
-from groupchat.realtime.redis_bus import make_bus
+from groupchat.realtime.ordering import Orderer
+from groupchat.realtime.redis_bus import RedisBus, make_bus
 from groupchat.security import Passwords, Tokens
 from groupchat.services import NoAi, Services
 from groupchat.static import add_client_routes
@@ -106,7 +108,7 @@ async def start_services(settings: Settings) -> Services:
     for folder in ("avatars", "chat-images"):
         (settings.upload_dir / folder).mkdir(parents=True, exist_ok=True)
     hub, bus = Hub(), make_bus(settings.redis_url)
-    bus.subscribe(hub.deliver)
+    bus.subscribe(hub.deliver if isinstance(bus, MemoryBus) else _ordered(hub, bus))
     await bus.start()
     services = Services(
         settings=settings,
@@ -127,6 +129,13 @@ async def start_services(settings: Settings) -> Services:
     bus.subscribe(services.ai.on_event)  # cancel/clear/delete from other processes
     await services.posts.start()  # the post writer (group commit)
     return services
+
+
+def _ordered(hub: Hub, bus: RedisBus) -> Callable[[Event], None]:
+    """Several processes: frames reach the hub in chain order; sockets resync after an outage."""
+    orderer = Orderer(hub.deliver, hub.has_room)
+    bus.on_resync = lambda: orderer.resync(hub.room_ids())
+    return orderer.on_event
 
 
 async def stop_services(services: Services) -> None:

@@ -62,6 +62,14 @@ class Hub:
         conn.rooms.discard(room_id)
         _discard(self._by_room, room_id, conn)
 
+    def has_room(self, room_id: str) -> bool:
+        """Whether a socket of this process joined the room (realtime/ordering.py asks)."""
+        return room_id in self._by_room
+
+    def room_ids(self) -> list[str]:
+        """The rooms some socket of this process joined."""
+        return list(self._by_room)
+
     def connection_count(self) -> int:
         return sum(len(conns) for conns in self._by_user.values())
 

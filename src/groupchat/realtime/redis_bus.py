@@ -7,16 +7,20 @@ import contextlib
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from groupchat.realtime.bus import Event, Handler, MemoryBus
 
 log = logging.getLogger(__name__)
 CHANNEL = "groupchat:events"
-RETRY_SECONDS = 1.0
+RETRY_SECONDS = 0.1  # the first reconnect; doubles up to MAX_RETRY_SECONDS
+MAX_RETRY_SECONDS = 5.0
+PUBLISH_TIMEOUT = 2.0  # seconds: a publish that takes longer counts as Redis being down
 
 
 def encode_event(event: Event) -> str:
@@ -34,17 +38,27 @@ class RedisBus:
     """Publishes to one Redis channel and delivers what arrives on it to local handlers."""
 
     def __init__(self, url: str, channel: str = CHANNEL) -> None:
-        self._redis: Redis = Redis.from_url(url)
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=PUBLISH_TIMEOUT)
         self._channel = channel
         self._handlers: list[Handler] = []
         self._listener: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
+        self.down = False  # an outage began and the subscription is not back yet
+        self.on_resync: Callable[[], None] | None = None  # called when Redis is back
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
     async def publish(self, event: Event) -> None:
-        await self._redis.publish(self._channel, encode_event(event))
+        """Never raises nor blocks long: when Redis cannot take the event, this process's own
+        sockets still get it (the other processes' sockets resync once Redis is back)."""
+        try:
+            data = encode_event(event)
+            await asyncio.wait_for(self._redis.publish(self._channel, data), PUBLISH_TIMEOUT)
+        except (OSError, TimeoutError, RedisError) as exc:
+            if not self.down:  # the listener notices the outage too, and resyncs after it
+                log.warning("redis bus: publishing failed (%s); delivered here only", exc)
+            self._deliver(event)
 
     async def start(self) -> None:
         """Subscribe before returning, so no event published after start is missed."""
@@ -52,7 +66,10 @@ class RedisBus:
         await asyncio.wait_for(self._subscribed.wait(), 10)
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        """Raise unless Redis answers and this process is subscribed (readyz)."""
+        if self.down:
+            raise ConnectionError("the redis bus is reconnecting")
+        await asyncio.wait_for(self._redis.ping(), PUBLISH_TIMEOUT)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -63,17 +80,33 @@ class RedisBus:
         self._handlers.clear()
 
     async def _listen(self) -> None:
+        delay = RETRY_SECONDS
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
                     self._subscribed.set()
+                    delay = RETRY_SECONDS
+                    if self.down:
+                        self._came_back()
                     await self._deliver_from(pubsub)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Redis went away: keep trying; sockets catch up later
-                log.warning("redis bus: %s; reconnecting", exc)
-                await asyncio.sleep(RETRY_SECONDS)
+            except Exception as exc:  # Redis went away: keep trying; sockets resync later
+                self._went_down(exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_SECONDS)
+
+    def _went_down(self, exc: BaseException) -> None:
+        if not self.down:
+            log.warning("redis bus down (%s): serving this process's sockets only", exc)
+        self.down = True
+
+    def _came_back(self) -> None:
+        log.warning("redis bus back: sockets resync")
+        self.down = False
+        if self.on_resync is not None:
+            self.on_resync()
 
     async def _deliver_from(self, pubsub: PubSub) -> None:
         async for message in pubsub.listen():
@@ -84,8 +117,14 @@ class RedisBus:
             except (ValueError, TypeError):
                 log.warning("redis bus: ignoring a malformed event")
                 continue
-            for handler in self._handlers:
+            self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        for handler in self._handlers:
+            try:
                 handler(event)
+            except Exception:  # one handler's bug must not stop the bus
+                log.exception("handling a %s event failed", event.frame.get("type"))
 
 
 def make_bus(redis_url: str | None) -> MemoryBus | RedisBus:
