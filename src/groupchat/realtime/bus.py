@@ -23,6 +23,9 @@ class Event:
     close_user_id: str | None = None  # close this user's sockets (disabled, logout-all) …
     keep_jti: str | None = None  # … but those signed in with this token (password change)
     control: dict[str, Any] | None = None  # for every process's AI participant, not for sockets
+    # (prev_hash, hash) of the chain entry this frame announces: edits and deletions set it so
+    # realtime/ordering.py keeps live order across processes (a new_message's is in its frame)
+    chain: tuple[str | None, str] | None = None
 
 
 Handler = Callable[[Event], None]

@@ -21,6 +21,7 @@ from groupchat.realtime.bus import Event, Handler
 log = logging.getLogger(__name__)
 REORDER_WAIT = 0.5  # seconds a frame may wait for its predecessor
 FIRST_WAIT = 0.1  # the first frame of a room here: gather what races with it
+UNLINKED_ENTRIES = ("message_updated", "message_deleted")  # chain entries, when `chain` is unset
 START = ""  # the head before a room's first message (and after a clear)
 
 
@@ -37,7 +38,9 @@ def resync_frame(room_id: str) -> dict[str, str]:
 
 
 def _link(event: Event) -> tuple[str, str] | None:
-    """(prev_hash, hash) of a `new_message` frame; None for every other frame."""
+    """(prev_hash, hash) of the chain entry a frame announces; None for other frames."""
+    if event.chain is not None:
+        return event.chain[0] or START, event.chain[1]
     if event.frame.get("type") != "new_message":
         return None
     message = event.frame.get("message") or {}
@@ -108,6 +111,8 @@ class Orderer:
             room.head = link[1]
         elif event.frame.get("type") == "room_cleared":
             room.head = START
+        elif event.frame.get("type") in UNLINKED_ENTRIES:
+            room.head = None  # an entry we cannot place: relearn the head from what follows
         self._deliver(event)
 
     def _expire(self, room_id: str) -> None:

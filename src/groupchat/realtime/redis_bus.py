@@ -31,6 +31,8 @@ def decode_event(data: str | bytes) -> Event:
     fields: dict[str, Any] = json.loads(data)
     for name in ("user_ids", "unjoin_user_ids"):
         fields[name] = tuple(fields.get(name, ()))
+    if fields.get("chain") is not None:
+        fields["chain"] = tuple(fields["chain"])
     return Event(**fields)
 
 
