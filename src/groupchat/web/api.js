@@ -78,10 +78,11 @@ export async function request(method, path, body, { keepSession = false } = {}) 
   return data;
 }
 
-/** Shorthands: api.get(path), api.post(path, body, options), api.patch(path, body), api.del(path). */
+/** Shorthands: api.get(path), api.post(path, body, options), api.put(path), api.patch(path, body), api.del(path). */
 export const api = {
   get: (path) => request('GET', path),
   post: (path, body, options) => request('POST', path, body, options),
+  put: (path, body) => request('PUT', path, body),
   patch: (path, body) => request('PATCH', path, body),
   del: (path) => request('DELETE', path),
 };

@@ -12,6 +12,8 @@ import { socket } from './socket.js';
 import { state, on, roomData, addMessages, markRead } from './store.js';
 import { typingText } from './typing.js';
 import { openRoomSettings } from './settings.js';
+import { loadRoster } from './roster.js';
+import { openVerify } from './verify.js';
 
 const PAGE = 50;
 const aiHint = (mode) =>
@@ -30,6 +32,7 @@ export function showRoom(main, roomId) {
   renderHeader();
   renderAll();
   const d = roomData(roomId);
+  loadRoster(roomId);
   if (!d.loaded && !d.loading) loadInitial(roomId);
   else scrollToBottom();
   markRead(roomId);
@@ -82,8 +85,13 @@ function renderHeader() {
     iconButton('back', 'Back to rooms', () => navigate('/'), 'icon-btn back'),
     h('span', { class: 'room-icon', 'aria-hidden': 'true' }, icon(room.is_public ? 'hash' : 'lock')),
     h('div', { class: 'chat-title' }, h('h2', { text: room.name }), h('p', { class: 'sub', text: sub })),
+    iconButton('shield', 'Verify history', () => openVerify(room.id, refocusVerify), 'icon-btn verify'),
     iconButton('sliders', 'Room settings', () => openRoomSettings(room.id)),
   );
+}
+
+function refocusVerify() {
+  if (view) view.head.querySelector('.verify')?.focus();
 }
 
 function renderTop() {
@@ -235,6 +243,59 @@ async function loadOlder() {
   log.scrollTop = log.scrollHeight - before;
   if (added.length) fillViewport();
 }
+
+function rowOf(id) {
+  return view.msgs.querySelector(`:scope > [data-id="${CSS.escape(id)}"]`);
+}
+
+/** Render a changed message again, keeping the keyboard focus on the same control. */
+function rerender(id) {
+  const old = rowOf(id);
+  const m = roomData(view.roomId).byId.get(id);
+  if (!old || !m || old.editing) return;
+  const focused = old.contains(document.activeElement) ? document.activeElement.closest('[data-key]') : null;
+  const key = old.focusKey || (focused && focused.dataset.key);
+  const row = renderMessage(m);
+  old.replaceWith(row);
+  if (key) row.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
+}
+
+/** Scroll to a message (loading older pages until it shows) and put the focus on it. */
+async function jumpTo(roomId, id) {
+  for (let turn = 0; turn < 200 && view && view.roomId === roomId && !rowOf(id); turn += 1) {
+    const d = roomData(roomId);
+    const busy = d.loading || d.loadingOlder;
+    if (!d.hasMore && !busy) break;
+    if (busy) await new Promise((resolve) => setTimeout(resolve, 50));
+    else await loadOlder();
+  }
+  const row = view && view.roomId === roomId ? rowOf(id) : null;
+  if (!row) return toast('That message is no longer in this room.');
+  const target = row.querySelector('.msg');
+  target.tabIndex = -1;
+  target.scrollIntoView({ block: 'center' });
+  target.focus({ preventScroll: true });
+  target.classList.add('flash');
+  setTimeout(() => target.classList.remove('flash'), 2000);
+}
+
+on('updated', ({ roomId, ids }) => {
+  if (view && view.roomId === roomId) ids.forEach(rerender);
+});
+on('removed', ({ roomId, id }) => {
+  if (!view || view.roomId !== roomId) return;
+  const row = rowOf(id);
+  if (!row) return;
+  const lost = row.contains(document.activeElement) || document.activeElement === document.body;
+  row.remove();
+  regroup();
+  if (lost) view.log.focus();
+});
+on('reply', ({ roomId, message }) => view && view.roomId === roomId && view.composer.replyTo(message));
+on('jump', ({ roomId, id }) => view && view.roomId === roomId && jumpTo(roomId, id));
+on('roster', ({ roomId }) => {
+  if (view && view.roomId === roomId) roomData(roomId).messages.forEach((m) => rerender(m.id));
+});
 
 on('messages', ({ roomId, added }) => {
   if (!view || view.roomId !== roomId) return;

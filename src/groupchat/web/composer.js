@@ -2,12 +2,13 @@
 import { h, toast, iconButton } from './dom.js';
 import { icon } from './icons.js';
 import { sendMessage } from './outbox.js';
+import { replyBar } from './reply.js';
 import { socket } from './socket.js';
 import { typingSender } from './typing.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
-/** Build the composer for a room; returns {el, focus(), attach(file), destroy()}. */
+/** Build the composer for a room; returns {el, focus(), attach(file), replyTo(message), destroy()}. */
 export function createComposer(roomId, roomName) {
   let file = null;
   let previewUrl = null;
@@ -27,6 +28,10 @@ export function createComposer(roomId, roomName) {
     'aria-hidden': 'true',
   });
   const preview = h('div', { class: 'attachment', hidden: true });
+  const reply = replyBar(() => {
+    input.removeAttribute('aria-describedby');
+    input.focus();
+  });
   const sendBtn = h(
     'button',
     { type: 'submit', class: 'send-btn', 'aria-label': 'Send', title: 'Send (Enter)' },
@@ -36,6 +41,7 @@ export function createComposer(roomId, roomName) {
   const form = h(
     'form',
     { class: 'composer', 'aria-label': 'Send a message' },
+    reply.el,
     preview,
     h(
       'div',
@@ -100,7 +106,19 @@ export function createComposer(roomId, roomName) {
     input.value = '';
     grow();
     typing.stop();
-    sendMessage(roomId, content, f);
+    sendMessage(roomId, content, f, reply.id());
+    endReply();
+  }
+
+  function replyTo(m) {
+    reply.set(m);
+    input.setAttribute('aria-describedby', reply.textId);
+    input.focus();
+  }
+
+  function endReply() {
+    reply.clear();
+    input.removeAttribute('aria-describedby');
   }
 
   form.addEventListener('submit', (e) => {
@@ -111,6 +129,9 @@ export function createComposer(roomId, roomName) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       submit();
+    } else if (e.key === 'Escape' && reply.id()) {
+      e.preventDefault();
+      endReply();
     }
   });
   input.addEventListener('input', () => {
@@ -132,7 +153,7 @@ export function createComposer(roomId, roomName) {
     typing.stop();
     window.removeEventListener('resize', grow);
   };
-  return { el: form, focus: () => input.focus(), attach, destroy };
+  return { el: form, focus: () => input.focus(), attach, replyTo, destroy };
 }
 
 /** Make an element accept dropped image files, highlighting it while dragging. */

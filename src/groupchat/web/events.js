@@ -1,6 +1,7 @@
 // WebSocket frames -> store updates, plus the reconnect routine (re-join, catch up, resend).
 import { api, enc } from './api.js';
 import { addRoom, fetchRoom, forgetRoom, loadPreview, refreshRooms } from './actions.js';
+import { messageDeleted, messageUpdated, reactionChanged } from './changes.js';
 import { toast } from './dom.js';
 import { failByClientId, failOldestInFlight, flushOutbox, markUnconfirmed, reconcile } from './outbox.js';
 import { socket } from './socket.js';
@@ -108,6 +109,10 @@ const handlers = {
   member_joined: (f) => memberJoined(f),
   member_left: (f) => memberLeft(f),
   ai_refused: (f) => refused(f),
+  message_updated: (f) => messageUpdated(f.message),
+  message_deleted: (f) => messageDeleted(f.room_id, f.message_id),
+  reaction_added: (f) => reactionChanged(f.room_id, f.message_id, f.emoji, f.user_id, true),
+  reaction_removed: (f) => reactionChanged(f.room_id, f.message_id, f.emoji, f.user_id, false),
   joined: (f) => joined(f.room_id),
   error: (f) => frameError(f),
 };
@@ -159,6 +164,7 @@ function roomUpdated(room) {
   if (!state.rooms.has(room.id)) return;
   upsertRoom(room);
   emit('rooms');
+  emit('members', { roomId: room.id }); // a role may have changed: who may delete what
   // Broadcasts carry my_role null; a role change (promote/demote) also comes as room_updated.
   fetchRoom(room.id).catch(() => {});
 }

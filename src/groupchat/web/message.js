@@ -3,6 +3,10 @@ import { h, avatar, nameOf, timeEl, dayLabel, uid, srOnly } from './dom.js';
 import { icon } from './icons.js';
 import { state, isMine } from './store.js';
 import { money } from './usage.js';
+import { editedMark } from './history.js';
+import { reactionChips } from './reactions.js';
+import { replyQuote } from './reply.js';
+import { messageToolbar, refocus } from './toolbar.js';
 
 const DROP_TAGS = new Set([
   'script',
@@ -79,13 +83,14 @@ function modelName(id) {
     .pop();
 }
 
-function header(name, iso, extra) {
+function header(name, iso, extra, after) {
   return h(
     'header',
     { class: 'msg-head' },
     h('span', { class: 'author', text: name }),
     extra,
     iso ? timeEl(iso) : null,
+    after,
   );
 }
 
@@ -163,7 +168,7 @@ export function renderMessage(m) {
   );
   row.msg = m;
   if (m.author_type === 'system') {
-    row.append(h('div', { class: 'msg system' }, bodyOf(m), timeEl(m.created_at)));
+    row.append(h('div', { class: 'msg system' }, bodyOf(m), timeEl(m.created_at), messageToolbar(m, row)));
     return row;
   }
   const isAi = m.author_type === 'ai';
@@ -178,13 +183,16 @@ export function renderMessage(m) {
       h(
         'div',
         { class: 'msg-main' },
-        header(name, m.created_at, tag),
+        header(name, m.created_at, tag, editedMark(m, () => refocus(m.id, 'history'))),
+        replyQuote(m),
         isAi ? aiTools(m) : null,
         bodyOf(m),
         m.image_url ? imageBlock(m.image_url, name) : null,
+        reactionChips(m),
         isAi ? aiFooter(m) : null,
         state.refusals.has(m.id) ? refusalNote(state.refusals.get(m.id)) : null,
       ),
+      messageToolbar(m, row),
     ),
   );
   return row;

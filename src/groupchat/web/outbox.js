@@ -8,13 +8,14 @@ function changed(roomId) {
   emit('pending', { roomId });
 }
 
-/** Queue a message (and optional image file) for a room; it appears immediately. */
-export async function sendMessage(roomId, content, file) {
+/** Queue a message (optional image file, optional id of the message it replies to); it appears immediately. */
+export async function sendMessage(roomId, content, file, replyTo = null) {
   const p = {
     client_id: randomId(),
     room_id: roomId,
     content,
     image_url: null,
+    reply_to: replyTo,
     file: file || null,
     preview: file ? URL.createObjectURL(file) : null,
     status: 'sending',
@@ -40,6 +41,7 @@ async function transmit(p) {
   }
   const frame = { type: 'send_message', room_id: p.room_id, content: p.content, client_id: p.client_id };
   if (p.image_url) frame.image_url = p.image_url;
+  if (p.reply_to) frame.reply_to = p.reply_to;
   p.status = socket.send(frame) ? 'sent' : 'queued';
   p.sentAt = Date.now();
   changed(p.room_id);

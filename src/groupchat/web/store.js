@@ -106,6 +106,27 @@ export function noteLast(roomId, message) {
   return true;
 }
 
+/** Swap in a newer copy of a loaded message (edited, reacted to); returns it, or null when not loaded. */
+export function replaceMessage(roomId, message) {
+  const d = roomData(roomId);
+  const i = d.messages.findIndex((m) => m.id === message.id);
+  if (i < 0) return null;
+  d.messages[i] = message;
+  d.byId.set(message.id, message);
+  if (d.last && d.last.id === message.id) d.last = message;
+  return message;
+}
+
+/** Drop a deleted message; true when it was loaded. */
+export function removeMessage(roomId, id) {
+  const d = roomData(roomId);
+  const i = d.messages.findIndex((m) => m.id === id);
+  if (i >= 0) d.messages.splice(i, 1);
+  d.byId.delete(id);
+  if (d.last && d.last.id === id) d.last = d.messages.at(-1) || null;
+  return i >= 0;
+}
+
 /** Forget a room's messages (after a clear). */
 export function clearMessages(roomId) {
   const d = roomData(roomId);

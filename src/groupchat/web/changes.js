@@ -1,0 +1,54 @@
+// Changes to stored messages (edits, deletions, reactions), from events or our own calls, applied to the store.
+import { emit, removeMessage, replaceMessage, state } from './store.js';
+
+/** The reply excerpt the server would give: the first 140 characters of the current content. */
+export function excerptOf(content) {
+  return Array.from(content || '')
+    .slice(0, 140)
+    .join('');
+}
+
+/** Update the quotes of loaded replies to `id`; returns the ids of the replies changed. */
+function touchReplies(roomId, id, change) {
+  const d = state.data.get(roomId);
+  const ids = [];
+  for (const m of d ? d.messages : []) {
+    if (!m.reply_to || m.reply_to.id !== id) continue;
+    replaceMessage(roomId, { ...m, reply_to: { ...m.reply_to, ...change } });
+    ids.push(m.id);
+  }
+  return ids;
+}
+
+/** A message was edited (message_updated, or our own PATCH answer). */
+export function messageUpdated(message) {
+  const roomId = message.room_id;
+  if (!state.data.has(roomId)) return;
+  const known = replaceMessage(roomId, message);
+  const ids = touchReplies(roomId, message.id, { excerpt: excerptOf(message.content) });
+  if (known) ids.push(message.id);
+  if (ids.length) emit('updated', { roomId, ids });
+}
+
+/** A message was deleted (message_deleted, or our own DELETE). */
+export function messageDeleted(roomId, id) {
+  if (!state.data.has(roomId)) return;
+  if (removeMessage(roomId, id)) emit('removed', { roomId, id });
+  const ids = touchReplies(roomId, id, { excerpt: '', deleted: true });
+  if (ids.length) emit('updated', { roomId, ids });
+  emit('rooms');
+}
+
+/** Add or remove one user's reaction on a loaded message (idempotent: events echo our own calls). */
+export function reactionChanged(roomId, messageId, emoji, userId, added) {
+  const m = state.data.get(roomId)?.byId.get(messageId);
+  if (!m) return;
+  const reactions = (m.reactions || []).map((r) => ({ ...r, user_ids: [...r.user_ids] }));
+  let r = reactions.find((x) => x.emoji === emoji);
+  if (added && !r) reactions.push((r = { emoji, count: 0, user_ids: [] }));
+  if (!r || r.user_ids.includes(userId) === added) return;
+  r.user_ids = added ? [...r.user_ids, userId] : r.user_ids.filter((u) => u !== userId);
+  r.count = r.user_ids.length;
+  replaceMessage(roomId, { ...m, reactions: reactions.filter((x) => x.count > 0) });
+  emit('updated', { roomId, ids: [messageId] });
+}
