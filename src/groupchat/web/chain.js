@@ -1,4 +1,6 @@
 // The room's hash chain, recomputed in the browser (docs/hash-chain.md): canonical JSON, SHA-256, links.
+import { sha256 } from './sha256.js';
+
 const V1_KEYS = ['author_id', 'author_type', 'content', 'created_at', 'id', 'image_url', 'prev_hash', 'room_id', 'v'];
 const V2_KEYS = [
   'author_id',
@@ -23,10 +25,11 @@ export function canonical(entry, keys) {
   return JSON.stringify(fields);
 }
 
-/** Lowercase hex SHA-256 of the UTF-8 bytes of a string (WebCrypto). */
+/** Lowercase hex SHA-256 of the UTF-8 bytes of a string (WebCrypto; plain JS where a page over HTTP lacks it). */
 export async function sha256Hex(text) {
-  if (!globalThis.crypto || !crypto.subtle) throw new Error('This browser only computes hashes over HTTPS.');
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  const bytes = new TextEncoder().encode(text);
+  if (!globalThis.crypto || !crypto.subtle) return sha256(bytes);
+  const digest = await crypto.subtle.digest('SHA-256', bytes);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
