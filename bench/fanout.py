@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--messages", "-m", type=int, default=None, help="M (default 200)")
     parser.add_argument("--quick", action="store_true", help="N=100, M=50, 40 paced")
     parser.add_argument("--posters", type=int, default=4, help="concurrent posters (4)")
+    parser.add_argument(
+        "--post-via", choices=("ws", "rest"), default="ws", help="GroupChat posts over (ws)"
+    )
     parser.add_argument("--paced-messages", type=int, default=None, help="at 20/s (100)")
     parser.add_argument("--idle-sockets", type=int, default=0, help="K idle sockets (0: skip)")
     parser.add_argument(
@@ -101,7 +104,7 @@ async def measure_groupchat(
         users = max(args.receivers, STALL_RECEIVERS_MAX)
         owner, tokens = await register_users(server.port, users)
         room = await shared_room(server.port, owner, tokens[: args.receivers], "fanout")
-        target = GroupChatTarget(server, room, owner, tokens[: args.receivers])
+        target = GroupChatTarget(server, room, owner, tokens[: args.receivers], args.post_via)
         run.results["GroupChat"], warm = await run_target(
             target,
             *_sizes(args),
@@ -126,7 +129,7 @@ async def _stall(
     stalled = max(1, receivers // 100)
     members = tokens[:receivers]
     room = await shared_room(server.port, owner, members, "stalled readers")
-    target = GroupChatTarget(server, room, owner, members)
+    target = GroupChatTarget(server, room, owner, members, args.post_via)
     return await stalled_readers(
         target, receivers - stalled, stalled, args.stall_messages, args.posters
     )
@@ -204,7 +207,8 @@ def report(args: argparse.Namespace, run: Run, load: tuple[float, float, float])
     relays = names[1:]
     lines = [
         f"fan-out: N={args.receivers} receivers, M={args.messages} messages, "
-        f"{args.posters} posters; {args.paced_messages} more at 20/s for latency",
+        f"{args.posters} posters (GroupChat over {args.post_via}); {args.paced_messages} more"
+        " at 20/s for latency",
         f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs ({cpu_model()}), "
         f"Python {platform.python_version()}, load average before {load[0]:.2f}"
         f"{_pinning(args)}",

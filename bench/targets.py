@@ -33,15 +33,24 @@ class Target(Protocol):
 
 
 class GroupChatTarget:
-    """Receivers join `room_id` over /ws; the owner posts over REST (/ws is rate limited)."""
+    """Receivers join `room_id` over /ws; the owner posts over /ws (`send_message`, as the web
+    client does; each poster socket joins the room and waits for its own echo) or over REST."""
 
     name = "GroupChat"
 
     def __init__(
-        self, server: ServerProcess, room_id: str, owner: str, tokens: Sequence[str]
+        self,
+        server: ServerProcess,
+        room_id: str,
+        owner: str,
+        tokens: Sequence[str],
+        via: str = "ws",
     ) -> None:
         self.server, self.room_id, self.owner, self.tokens = server, room_id, owner, tokens
+        self.via = via
         self._posters: list[HttpClient] = []
+        self._ws_posters: list[WsClient] = []
+        self._sent = 0
 
     async def open_receiver(self, index: int, sink: Sink, rcvbuf: int | None = None) -> WsClient:
         path = f"/ws?token={self.tokens[index % len(self.tokens)]}"  # users may have many
@@ -53,18 +62,46 @@ class GroupChatTarget:
         return ws
 
     async def open_posters(self, count: int) -> None:
-        self._posters = [HttpClient(HOST, self.server.port) for _ in range(count)]
+        if self.via == "rest":
+            self._posters = [HttpClient(HOST, self.server.port) for _ in range(count)]
+            return
+        path = f"/ws?token={self.owner}"
+        for _ in range(count):
+            ws = await open_ws(HOST, self.server.port, path, None)
+            joined = ws.expect(b'"joined"')
+            ws.send_json({"type": "join_room", "room_id": self.room_id})
+            async with asyncio.timeout(10):
+                await joined
+            self._ws_posters.append(ws)
 
     async def post(self, poster: int, content: str) -> None:
+        if self.via == "ws":
+            await self._post_ws(self._ws_posters[poster], content)
+            return
         path = f"/api/rooms/{self.room_id}/messages"
         status, body = await self._posters[poster].request(
             "POST", path, {"content": content}, self.owner
         )
         expect_status(status, body, 201, "post a message")
 
+    async def _post_ws(self, ws: WsClient, content: str) -> None:
+        """send_message with a fresh client_id; done when the echo naming it arrives."""
+        self._sent += 1
+        client_id = f"post-{self._sent}"
+        echo = ws.expect(f'"client_id":"{client_id}"'.encode())
+        frame = {"type": "send_message", "room_id": self.room_id, "content": content}
+        ws.send_json({**frame, "client_id": client_id})
+        async with asyncio.timeout(30):
+            answer = await echo
+        if b'"new_message"' not in answer:
+            raise RuntimeError(f"post refused: {answer[:300]!r}")
+
     def close_posters(self) -> None:
         for client in self._posters:
             client.close()
+        for ws in self._ws_posters:
+            ws.close()
+        self._posters, self._ws_posters = [], []
 
 
 class BaselineTarget:

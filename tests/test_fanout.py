@@ -26,6 +26,7 @@ from conftest import (
 from groupchat.config import Settings
 from groupchat.realtime.bus import Event
 from groupchat.realtime.hub import CLOSE_TOO_SLOW, Hub, frame_text
+from groupchat.realtime.ws import FRAME_BURST
 
 KERNEL_BUFFER = 16 * 1024  # the kernel doubles it: ~32 KiB in flight per socket
 SEND_BUFFER = 256 * 1024  # user-space backlog before a socket is closed with 1013
@@ -257,3 +258,24 @@ def test_the_hub_reaches_users_closes_tokens_and_users() -> None:
     for conn in (bob_joined, bob_other, carol):
         hub.unregister(conn)
     assert hub.connection_count() == 0 and hub.user_connection_count("B") == 0
+
+
+async def test_a_socket_posts_as_fast_as_the_posting_budget_allows(
+    http: httpx.AsyncClient, server: Server, alice: Actor, bob: Actor
+) -> None:
+    """send_message is charged to the user's posting budget (off in this module), not to the
+    socket's frame budget, which still answers a burst of pings with rate_limited."""
+    room = await create_room(http, alice)
+    await add_member(http, room, alice, bob)
+    alice_sock = await alice.socket(join=(room["id"],))
+    bob_sock = await bob.socket(join=(room["id"],))
+    count = 2 * FRAME_BURST
+    for i in range(count):
+        await alice_sock.send({"type": "send_message", "room_id": room["id"], "content": f"m{i}"})
+    got = [(await bob_sock.expect("new_message"))["message"]["content"] for _ in range(count)]
+    assert got == [f"m{i}" for i in range(count)]
+
+    for _ in range(count):
+        await alice_sock.send({"type": "ping"})
+    answers = [(await alice_sock.recv())["type"] for _ in range(count + count)]
+    assert answers.count("error") > 0 and answers.count("new_message") == count

@@ -35,7 +35,8 @@ PONG = events.encode_frame({"type": "pong"})
 
 
 class FrameBudget:
-    """Per-socket rate limits: joins and leaves draw on their own, larger bucket."""
+    """Per-socket rate limits: joins and leaves draw on their own, larger bucket; posts on the
+    user's posting budget instead (API.md "Posting rate", actions/messages.py)."""
 
     __slots__ = ("frames", "joins")
 
