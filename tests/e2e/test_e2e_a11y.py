@@ -84,3 +84,50 @@ def test_chat_profile_room_settings_and_admin_views(
     expect(page.get_by_role("img", name="Whole server: AI cost per day")).to_be_visible()
     expect(page.get_by_role("listitem").filter(has_text=f"@{bob.username}")).to_be_visible()
     assert axe_problems(page) == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_message_tools_editor_reply_bar_picker_history_and_verify_dialogs(
+    server: ServerProcess, person: Callable[..., Person], size: dict[str, int]
+) -> None:
+    alice, bob = person(server, "alice", size), person(server, "bob", size)
+    room = create_room(alice, "Picnic")
+    add_member(alice, room["id"], bob)
+    plan = post_message(alice, room["id"], "Saturday at the lake")
+    alice.api("PATCH", f"/api/messages/{plan['id']}", json={"content": "Sunday at the lake"})
+    alice.api("PUT", f"/api/messages/{plan['id']}/reactions/🎉")
+    answer = {"content": "I bring the blanket", "reply_to": plan["id"]}
+    assert bob.api("POST", f"/api/rooms/{room['id']}/messages", json=answer).status_code == 201
+    page = alice.page
+    log = open_room(alice, room["id"])
+    mine = log.get_by_role("article").filter(has_text="Sunday at the lake").first
+    expect(mine.get_by_role("button", name="🎉 1")).to_be_visible()
+    mine.get_by_role("button", name="🎉 1").focus()  # the chip with its who-reacted tooltip
+    expect(page.get_by_role("tooltip")).to_be_visible()
+    assert axe_problems(page) == []
+
+    mine.hover()
+    mine.get_by_role("button", name="Edit", exact=True).click()
+    expect(page.get_by_role("textbox", name="Edit message")).to_be_focused()
+    assert axe_problems(page) == []
+    page.keyboard.press("Escape")
+
+    mine.hover()
+    mine.get_by_role("button", name="Reply", exact=True).click()
+    expect(page.get_by_text("Replying to Alice")).to_be_visible()
+    assert axe_problems(page) == []
+
+    mine.hover()
+    mine.get_by_role("button", name="Add reaction").click()
+    expect(page.get_by_role("dialog", name="Add a reaction")).to_be_visible()
+    assert axe_problems(page) == []
+    page.keyboard.press("Escape")
+
+    mine.get_by_role("button", name="(edited)").click()
+    expect(page.get_by_role("dialog", name="Edit history").get_by_role("listitem")).to_have_count(2)
+    assert axe_problems(page) == []
+    page.keyboard.press("Escape")
+
+    page.get_by_role("button", name="Verify history").click()
+    expect(page.get_by_text("✓ 3 entries verified")).to_be_visible()
+    assert axe_problems(page) == []

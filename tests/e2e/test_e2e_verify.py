@@ -1,0 +1,124 @@
+"""'Verify history' recomputes the room's whole chain in the browser (paging with after=), and
+points at the exact place where a row changed behind the server's back breaks it."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from playwright.sync_api import Page, Route, expect
+
+from e2e.e2e_support import (
+    Person,
+    ServerProcess,
+    add_member,
+    create_room,
+    open_room,
+    post_message,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def small_pages(page: Page, requested: list[dict[str, list[str]]]) -> None:
+    """Ask the real server for 2 chain entries a page, so the browser pages with after=."""
+
+    def shrink(route: Route) -> None:
+        url = urlsplit(route.request.url)
+        query = parse_qs(url.query)
+        requested.append(query)
+        query["limit"] = ["2"]
+        route.continue_(url=url._replace(query=urlencode(query, doseq=True)).geturl())
+
+    page.route("**/api/rooms/*/chain?*", shrink)
+
+
+def verify(page: Page) -> Page:
+    """Open 'Verify history' and wait for its verdict; returns the page."""
+    page.get_by_role("button", name="Verify history").click()
+    dialog = page.get_by_role("dialog", name="Verify history")
+    expect(dialog.locator(".verify-ok, .verify-bad")).to_be_visible()
+    return page
+
+
+def tamper(server: ServerProcess, table: str, message_id: str, content: str) -> None:
+    """Change a stored row's content in the server's SQLite database, behind its back."""
+    db = sqlite3.connect(server.data_dir / "chat.db")
+    with closing(db), db:
+        sql = f"UPDATE {table} SET content = ? WHERE id = ?"
+        assert db.execute(sql, (content, message_id)).rowcount == 1
+
+
+def test_verify_history_checks_every_entry_and_shows_where_a_tampered_row_breaks_it(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice, bob = person(server, "alice"), person(server, "bob")
+    room = create_room(alice, "Ledger")
+    add_member(alice, room["id"], bob)
+    first = post_message(alice, room["id"], "We pay 100 each")
+    second = post_message(bob, room["id"], "Agreed, 100 each")
+    gone = post_message(bob, room["id"], "typo")
+    assert (
+        alice.api(
+            "PATCH", f"/api/messages/{first['id']}", json={"content": "We pay 120 each"}
+        ).status_code
+        == 200
+    )
+    assert bob.api("DELETE", f"/api/messages/{gone['id']}").status_code == 204
+    reply = bob.api(
+        "POST",
+        f"/api/rooms/{room['id']}/messages",
+        json={"content": "Paid", "reply_to": first["id"]},
+    )
+    assert reply.status_code == 201, reply.text
+    # 4 messages, 1 edit, 1 deletion.
+    requested: list[dict[str, list[str]]] = []
+    small_pages(alice.page, requested)
+    log = open_room(alice, room["id"])
+    expect(log.get_by_text("Paid")).to_be_visible()
+
+    dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
+    expect(dialog.get_by_text("✓ 6 entries verified")).to_be_visible()
+    assert requested[0].get("after") is None
+    assert len(requested) == 3 and all(q.get("after") for q in requested[1:])
+    alice.page.keyboard.press("Escape")
+    expect(alice.page.get_by_role("button", name="Verify history")).to_be_focused()
+
+    # Someone rewrites Bob's words in the chain's stored row: the second entry breaks.
+    tamper(server, "chain_entries", second["id"], "Agreed, 10 each")
+    dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
+    expect(dialog.get_by_text("✗ The history breaks at entry 2")).to_be_visible()
+    expect(dialog.get_by_text("The 1 entry before it verified.")).to_be_visible()
+    expect(dialog.get_by_text(second["id"])).to_be_visible()
+    dialog.get_by_role("button", name="Show the message").click()
+    expect(dialog).to_have_count(0)
+    expect(log.get_by_role("article").filter(has_text="Agreed, 100 each")).to_be_focused()
+    tamper(server, "chain_entries", second["id"], "Agreed, 100 each")
+
+    # Or the message row people read: the chain holds, the message shown does not match it.
+    tamper(server, "messages", second["id"], "Agreed, 10 each")
+    log = open_room(alice, room["id"])
+    expect(log.get_by_text("Paid")).to_be_visible()
+    dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
+    expect(dialog.get_by_text("✗ A message shown here does not match the history")).to_be_visible()
+    expect(dialog.get_by_text(second["id"])).to_be_visible()
+
+
+def test_the_plain_javascript_sha256_used_over_http_agrees_with_python(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice = person(server, "alice")
+    alice.page.goto(server.base_url)
+    texts = ["", "abc", 'é日本🎉\n"\\', "x" * 55, "y" * 56, "z" * 64, "w" * 1000]
+    got = alice.page.evaluate(
+        """async (texts) => {
+            const { sha256 } = await import('/sha256.js');
+            return texts.map((t) => sha256(new TextEncoder().encode(t)));
+        }""",
+        texts,
+    )
+    assert got == [hashlib.sha256(t.encode()).hexdigest() for t in texts]
