@@ -24,8 +24,27 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "hash-chain.md"
 
 
 def recompute(message: dict[str, Any]) -> str:
-    """SHA-256 of the documented canonical JSON of a Message object."""
+    """SHA-256 of the documented canonical JSON of a Message object (v1, or v2 unedited)."""
     author = message["author"]
+    if message["chain_v"] == 2:
+        salted = (message["salt"] + message["content"]).encode("utf-8")
+        reply = message["reply_to"]
+        fields = {
+            "author_id": None if author is None else author["id"],
+            "author_type": message["author_type"],
+            "content_sha256": hashlib.sha256(salted).hexdigest(),
+            "created_at": message["created_at"],
+            "id": message["id"],
+            "image_url": message["image_url"],
+            "kind": "message",
+            "prev_hash": message["prev_hash"],
+            "reply_to": None if reply is None else reply["id"],
+            "room_id": message["room_id"],
+            "target_id": None,
+            "v": 2,
+        }
+        text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
     fields = {
         "author_id": None if author is None else author["id"],
         "author_type": message["author_type"],

@@ -19,6 +19,8 @@ RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 MESSAGE_KEYS = {
     "id", "room_id", "author_type", "author", "content", "content_html", "image_url",
     "hash", "prev_hash", "created_at", "ai",
+    # v2
+    "edited_at", "reply_to", "mentions", "reactions", "chain_v", "salt",
 }  # fmt: skip
 
 

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
 
     # --- limits
     max_message_chars: int = Field(8000, ge=1)
+    message_edit_seconds: int = Field(0, ge=0, description="0: messages stay editable")
     max_json_bytes: int = Field(1 * MiB, ge=1024)
     max_avatar_bytes: int = Field(2 * MiB, ge=1024)
     max_image_bytes: int = Field(5 * MiB, ge=1024)

@@ -36,6 +36,7 @@ class SendMessage(ClientFrame):
     content: Text
     image_url: Annotated[str, Field(max_length=255)] | None = None
     client_id: Annotated[str, Field(max_length=100)] | None = None
+    reply_to: Id | None = None  # v2: a message of the same room, not deleted
 
 
 class CancelAi(ClientFrame):
@@ -57,6 +58,25 @@ Frame = dict[str, Any]
 
 def new_message(message: Message) -> Frame:
     return {"type": "new_message", "message": message.model_dump(mode="json")}
+
+
+def message_updated(message: Message) -> Frame:
+    return {"type": "message_updated", "message": message.model_dump(mode="json")}
+
+
+def message_deleted(room_id: str, message_id: str) -> Frame:
+    return {"type": "message_deleted", "room_id": room_id, "message_id": message_id}
+
+
+def reaction(kind: str, room_id: str, message_id: str, emoji: str, user_id: str) -> Frame:
+    """`reaction_added` or `reaction_removed`."""
+    return {
+        "type": f"reaction_{kind}",
+        "room_id": room_id,
+        "message_id": message_id,
+        "emoji": emoji,
+        "user_id": user_id,
+    }
 
 
 def user_typing(room_id: str, user: UserPublic, is_typing: bool) -> Frame:

@@ -1,11 +1,18 @@
-"""The per-room hash chain: canonical message bytes and their SHA-256 (see docs/hash-chain.md)."""
+"""The per-room hash chain: canonical bytes of v1 messages and v2 entries (docs/hash-chain.md)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+from typing import Any
 
-CHAIN_VERSION = 1
+CHAIN_VERSION = 1  # the v1 message form, kept for messages stored before v2
+SALT_HEX = 32
+
+
+def _canonical(fields: dict[str, Any]) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def canonical_bytes(
@@ -19,7 +26,7 @@ def canonical_bytes(
     created_at: str,
     prev_hash: str | None,
 ) -> bytes:
-    """The exact bytes hashed for one message: compact JSON, sorted keys, UTF-8."""
+    """The exact bytes hashed for one v1 message: compact JSON, sorted keys, UTF-8."""
     fields = {
         "v": CHAIN_VERSION,
         "id": message_id,
@@ -31,9 +38,51 @@ def canonical_bytes(
         "created_at": created_at,
         "prev_hash": prev_hash,
     }
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _canonical(fields)
 
 
 def message_hash(**fields: str | None) -> str:
-    """Lowercase hex SHA-256 of canonical_bytes(**fields)."""
+    """Lowercase hex SHA-256 of canonical_bytes(**fields) (v1)."""
     return hashlib.sha256(canonical_bytes(**fields)).hexdigest()  # type: ignore[arg-type]
+
+
+def new_salt() -> str:
+    """32 random lowercase hex characters: one per v2 entry that carries content."""
+    return secrets.token_hex(SALT_HEX // 2)
+
+
+def content_sha256(salt: str, content: str) -> str:
+    """Lowercase hex SHA-256 of the UTF-8 bytes of salt + content."""
+    return hashlib.sha256((salt + content).encode()).hexdigest()
+
+
+def entry_hash(
+    *,
+    entry_id: str,
+    room_id: str,
+    kind: str,
+    author_type: str,
+    author_id: str | None,
+    target_id: str | None,
+    reply_to: str | None,
+    image_url: str | None,
+    content_sha256: str | None,
+    created_at: str,
+    prev_hash: str | None,
+) -> str:
+    """Lowercase hex SHA-256 of a v2 entry's canonical JSON."""
+    fields = {
+        "v": 2,
+        "id": entry_id,
+        "room_id": room_id,
+        "kind": kind,
+        "author_type": author_type,
+        "author_id": author_id,
+        "target_id": target_id,
+        "reply_to": reply_to,
+        "image_url": image_url,
+        "content_sha256": content_sha256,
+        "created_at": created_at,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(_canonical(fields)).hexdigest()

@@ -152,6 +152,11 @@ class RoleUpdate(Input):
 class MessageCreate(Input):
     content: Text
     image_url: Annotated[str, StringConstraints(max_length=255)] | None = None
+    reply_to: Id | None = None  # v2: a message of the same room, not deleted
+
+
+class MessageEdit(Input):
+    content: Text
 
 
 class InviteCreate(Input):
@@ -302,6 +307,20 @@ class AiMeta(BaseModel):
     tools: list[ToolUse]
 
 
+class ReplyRef(BaseModel):
+    id: str
+    author_type: AuthorType
+    author: UserPublic | None
+    excerpt: str  # the first 140 characters of the current content; "" once deleted
+    deleted: bool
+
+
+class Reaction(BaseModel):
+    emoji: str
+    count: int
+    user_ids: list[str]
+
+
 class Message(BaseModel):
     id: str
     room_id: str
@@ -314,6 +333,46 @@ class Message(BaseModel):
     prev_hash: str | None
     created_at: str
     ai: AiMeta | None
+    # v2 (API.md "Edits, deletions, replies and reactions")
+    edited_at: str | None
+    reply_to: ReplyRef | None
+    mentions: list[str]
+    reactions: list[Reaction]
+    chain_v: Literal[1, 2]
+    salt: str | None
+
+
+class MessageVersion(BaseModel):
+    content: str
+    content_html: str
+    at: str
+
+
+class MessageHistory(BaseModel):
+    versions: list[MessageVersion]
+
+
+class ChainEntry(BaseModel):
+    hash: str
+    prev_hash: str | None
+    v: Literal[1, 2]
+    id: str
+    room_id: str
+    kind: Literal["message", "edit", "delete"]
+    author_type: AuthorType
+    author_id: str | None
+    target_id: str | None
+    reply_to: str | None
+    image_url: str | None
+    content_sha256: str | None
+    created_at: str
+    content: str | None
+    salt: str | None
+
+
+class ChainPage(BaseModel):
+    entries: list[ChainEntry]
+    has_more: bool
 
 
 class MessagePage(BaseModel):

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import events
+from groupchat import mentions as mention_rules
 from groupchat.actions.access import visible_room
 from groupchat.actions.uploads import STORED_NAME
 from groupchat.errors import (
@@ -14,6 +15,7 @@ from groupchat.errors import (
     AppError,
     BadRequest,
     Forbidden,
+    Gone,
     Invalid,
     NotFound,
     RateLimited,
@@ -24,6 +26,7 @@ from groupchat.schemas import (
     AuthorType,
     Message,
     MessagePage,
+    ReplyRef,
     Room,
     User,
     UserPublic,
@@ -47,12 +50,14 @@ async def send_message(
     client_id: str | None = None,
     *,
     strict: bool = False,
+    reply_to: str | None = None,
 ) -> Message:
     """Store a member's message, broadcast it, then let the AI decide whether to answer."""
     content = _check_content(svc, content, image_url)
     _take_posting_budget(svc, user)
     if not room_store.storable(room_id):
         raise NotFound(ROOM_NOT_FOUND)
+    reply, mentions = await _reply_and_mentions(svc, room_id, content, reply_to)
     extra = {"client_id": client_id} if client_id is not None else {}
 
     def announce(posted: Posted) -> None:  # after commit, in commit order
@@ -68,6 +73,8 @@ async def send_message(
         image_url=image_url,
         member_id=user.id,  # checked again in the transaction that stores the post
         announce=announce,
+        reply=reply,
+        mentions=mentions,
     )
     posted = await svc.posts.submit(post)
     if posted.message is None or posted.room is None:
@@ -111,11 +118,37 @@ async def append_message(
         author=author,
         image_url=image_url,
         ai_meta=ai_meta,
+        mentions=await find_mentions(conn, room_id, content),
     )
     try:
         return await post_batch.append_one(conn, post)
     except HeadMoved:  # pragma: no cover - only under extreme multi-process contention
         raise BadRequest("the room is too busy; try again") from None
+
+
+async def _reply_and_mentions(
+    svc: Services, room_id: str, content: str, reply_to: str | None
+) -> tuple[ReplyRef | None, tuple[str, ...]]:
+    """The replied message (422 unless a message of this room, not deleted) and the mentions;
+    no database read for a message with neither."""
+    names = mention_rules.candidates(content)
+    if reply_to is None and not names:
+        return None, ()
+    async with svc.db.read() as conn:
+        reply = None
+        if reply_to is not None:
+            reply = await message_store.get_reply_ref(conn, reply_to, room_id)
+            if reply is None:
+                raise Invalid("reply_to must be a message of this room that is not deleted")
+        members = await message_store.members_named(conn, room_id, names)
+    return reply, tuple(mention_rules.resolve(content, members))
+
+
+async def find_mentions(conn: AsyncConnection, room_id: str, content: str) -> tuple[str, ...]:
+    """Ids of the room's members that `content` mentions."""
+    names = mention_rules.candidates(content)
+    members = await message_store.members_named(conn, room_id, names)
+    return tuple(mention_rules.resolve(content, members))
 
 
 def _take_posting_budget(svc: Services, user: User) -> None:
@@ -135,13 +168,18 @@ def _refusal(room: Room | None, *, strict: bool) -> AppError:
 
 
 def _check_content(svc: Services, content: str, image_url: str | None) -> str:
+    if image_url is not None and not _is_stored_chat_image(svc, image_url):
+        raise Invalid("image_url must be a URL returned by /api/upload")
+    return check_text(svc, content, has_image=image_url is not None)
+
+
+def check_text(svc: Services, content: str, *, has_image: bool) -> str:
+    """The trimmed content, within the length limit; empty only beside an image."""
     content = content.strip()
     limit = svc.settings.max_message_chars
     if len(content) > limit:
         raise Invalid(f"content is longer than {limit} characters")
-    if image_url is not None and not _is_stored_chat_image(svc, image_url):
-        raise Invalid("image_url must be a URL returned by /api/upload")
-    if not content and image_url is None:
+    if not content and not has_image:
         raise Invalid("content must not be empty")
     return content
 
@@ -170,11 +208,13 @@ async def list_messages(
 async def find_message_by_hash(svc: Services, user: User, digest: str) -> Message:
     """A message by its hash, if the caller can see its room."""
     async with svc.db.read() as conn:
-        message = await message_store.find_by_hash(conn, digest.lower())
-        if message is None:
+        found = await message_store.find_by_hash(conn, digest.lower())
+        if found is None:
             raise NotFound("message not found")
         try:
-            await visible_room(conn, message.room_id, user.id)
+            await visible_room(conn, found[0].room_id, user.id)
         except NotFound:
             raise NotFound("message not found") from None
-    return message
+    if found[1]:
+        raise Gone("the message was deleted")
+    return found[0]

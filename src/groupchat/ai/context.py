@@ -27,11 +27,20 @@ def mentions_ai(content: str, ai_name: str) -> bool:
     return _mention_pattern(ai_name).search(content) is not None
 
 
+def addresses_ai(message: Message, ai_name: str) -> bool:
+    """Mentions the AI, or replies to one of its messages (API.md v2)."""
+    replied = message.reply_to
+    return (replied is not None and replied.author_type == "ai") or mentions_ai(
+        message.content, ai_name
+    )
+
+
 def should_answer(room: Room, message: Message, ai_name: str) -> bool:
-    """Human messages only (answers never trigger answers), as the room's ai_mode says."""
+    """New human messages only (answers never trigger answers; edits never reach here), as
+    the room's ai_mode says."""
     if message.author_type != "user" or room.ai_mode == "off":
         return False
-    return room.ai_mode == "always" or mentions_ai(message.content, ai_name)
+    return room.ai_mode == "always" or addresses_ai(message, ai_name)
 
 
 def system_prompt(room: Room, ai_name: str, server_default: str | None) -> str:

@@ -81,6 +81,49 @@ messages = sa.Table(
     sa.Column("ai_meta", sa.JSON),
     sa.Index(None, "room_id", "id"),
     sa.Index(None, "image_url"),  # migration 0004: which images a room alone shows
+    # v2 message lifecycle (migration 0005); `hash`/`prev_hash` are those of its chain entry
+    sa.Column("chain_v", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("salt", sa.String(32)),  # of the current version's entry; null for v1 and deleted
+    sa.Column("reply_to", ID),
+    sa.Column("mentions", sa.JSON),  # ids of the members the content mentions
+    sa.Column("edited_at", TS),
+    sa.Column("deleted_at", TS),  # content, html and salt erased; the row stays for the chain
+)
+
+# the rooms' hash chains (migration 0005): one entry per message, edit and deletion; v1
+# messages were copied in as v1 entries. No foreign key on author_id: it is hashed.
+chain_entries = sa.Table(
+    "chain_entries",
+    metadata,
+    sa.Column("id", ID, primary_key=True),  # a message entry's id is its message's id
+    sa.Column("room_id", ID, sa.ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("v", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("author_type", sa.String(8), nullable=False),
+    sa.Column("author_id", ID),
+    sa.Column("target_id", ID),
+    sa.Column("reply_to", ID),
+    sa.Column("image_url", sa.String(255)),
+    sa.Column("content", sa.Text),  # null once the message is deleted
+    sa.Column("salt", sa.String(32)),
+    sa.Column("content_sha256", sa.String(64)),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prev_hash", sa.String(64)),
+    sa.Index(None, "room_id", "id"),
+    sa.Index(None, "target_id"),
+)
+
+# reactions (migration 0005): not chain entries; ids sort in order of use
+message_reactions = sa.Table(
+    "message_reactions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("message_id", ID, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("emoji", sa.String(64), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.UniqueConstraint("message_id", "emoji", "user_id"),
 )
 
 invites = sa.Table(

@@ -151,7 +151,14 @@ async def _dispatch(svc: Services, conn: Client, frame: Any) -> None:
     user = conn.user
     if isinstance(frame, events.SendMessage):
         await send_message(
-            svc, user, frame.room_id, frame.content, frame.image_url, frame.client_id, strict=True
+            svc,
+            user,
+            frame.room_id,
+            frame.content,
+            frame.image_url,
+            frame.client_id,
+            strict=True,
+            reply_to=frame.reply_to,
         )
         return
     await _check_member(svc, user, frame.room_id)

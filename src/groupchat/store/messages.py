@@ -2,39 +2,61 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from groupchat.db.tables import messages, users
-from groupchat.schemas import AiMeta, Message, UserPublic
+from groupchat.db.tables import chain_entries, message_reactions, messages, room_members, users
+from groupchat.schemas import AiMeta, Message, ReplyRef, UserPublic
+from groupchat.store import reactions as reaction_store
 from groupchat.store.users import PUBLIC_COLUMNS
 
+EXCERPT_CHARS = 140  # API.md ReplyRef.excerpt
+_public = {col.name for col in PUBLIC_COLUMNS}
 _author = users.alias("author")
-_author_columns = [
-    c.label(f"a_{c.name}") for c in _author.c if c.name in {col.name for col in PUBLIC_COLUMNS}
+_replied = messages.alias("replied")
+_replied_author = users.alias("replied_author")
+_author_columns = [c.label(f"a_{c.name}") for c in _author.c if c.name in _public]
+_reply_columns = [
+    _replied.c.author_type.label("r_author_type"),
+    _replied.c.content.label("r_content"),
+    _replied.c.deleted_at.label("r_deleted_at"),
+    *[c.label(f"ra_{c.name}") for c in _replied_author.c if c.name in _public],
 ]
-_select = sa.select(*messages.c, *_author_columns).select_from(
+_select = sa.select(*messages.c, *_author_columns, *_reply_columns).select_from(
     messages.outerjoin(_author, _author.c.id == messages.c.author_id)
+    .outerjoin(_replied, _replied.c.id == messages.c.reply_to)
+    .outerjoin(_replied_author, _replied_author.c.id == _replied.c.author_id)
 )
 
 
+def _user(row: Any, prefix: str) -> UserPublic | None:
+    if getattr(row, f"{prefix}id") is None:
+        return None
+    return UserPublic(**{name: getattr(row, f"{prefix}{name}") for name in UserPublic.model_fields})
+
+
+def _reply(row: Any) -> ReplyRef | None:
+    if row.reply_to is None:
+        return None
+    deleted = row.r_deleted_at is not None or row.r_author_type is None
+    return ReplyRef(
+        id=row.reply_to,
+        author_type=row.r_author_type or "system",
+        author=_user(row, "ra_"),
+        excerpt="" if deleted else (row.r_content or "")[:EXCERPT_CHARS],
+        deleted=deleted,
+    )
+
+
 def _to_message(row: Any) -> Message:
-    author = None
-    if row.a_id is not None:
-        author = UserPublic(
-            id=row.a_id,
-            username=row.a_username,
-            display_name=row.a_display_name,
-            avatar_url=row.a_avatar_url,
-            nostr_pubkey=row.a_nostr_pubkey,
-        )
     return Message(
         id=row.id,
         room_id=row.room_id,
         author_type=row.author_type,
-        author=author,
+        author=_user(row, "a_"),
         content=row.content,
         content_html=row.content_html,
         image_url=row.image_url,
@@ -42,7 +64,21 @@ def _to_message(row: Any) -> Message:
         prev_hash=row.prev_hash,
         created_at=row.created_at,
         ai=AiMeta.model_validate(row.ai_meta) if row.ai_meta else None,
+        edited_at=row.edited_at,
+        reply_to=_reply(row),
+        mentions=list(row.mentions or []),
+        reactions=[],
+        chain_v=row.chain_v,
+        salt=row.salt,
     )
+
+
+async def _with_reactions(conn: AsyncConnection, rows: Sequence[Any]) -> list[Message]:
+    found = [_to_message(row) for row in rows]
+    reactions = await reaction_store.for_messages(conn, [m.id for m in found])
+    for message in found:
+        message.reactions = reactions.get(message.id, [])
+    return found
 
 
 async def insert_message(conn: AsyncConnection, **values: Any) -> None:
@@ -50,9 +86,39 @@ async def insert_message(conn: AsyncConnection, **values: Any) -> None:
     await conn.execute(messages.insert().values(**values))
 
 
-async def find_by_hash(conn: AsyncConnection, message_hash: str) -> Message | None:
+async def find_by_hash(conn: AsyncConnection, message_hash: str) -> tuple[Message, bool] | None:
+    """The message with this hash, and whether it was deleted."""
     row = (await conn.execute(_select.where(messages.c.hash == message_hash))).first()
-    return _to_message(row) if row else None
+    return (
+        None
+        if row is None
+        else ((await _with_reactions(conn, [row]))[0], row.deleted_at is not None)
+    )
+
+
+async def get_message(conn: AsyncConnection, message_id: str) -> tuple[Message, bool] | None:
+    """A message by id, and whether it was deleted."""
+    row = (await conn.execute(_select.where(messages.c.id == message_id))).first()
+    return (
+        None
+        if row is None
+        else ((await _with_reactions(conn, [row]))[0], row.deleted_at is not None)
+    )
+
+
+async def get_reply_ref(conn: AsyncConnection, message_id: str, room_id: str) -> ReplyRef | None:
+    """What a reply to this message shows, if it is a message of that room not deleted."""
+    found = await get_message(conn, message_id)
+    if found is None or found[1] or found[0].room_id != room_id:
+        return None
+    message = found[0]
+    return ReplyRef(
+        id=message.id,
+        author_type=message.author_type,
+        author=message.author,
+        excerpt=message.content[:EXCERPT_CHARS],
+        deleted=False,
+    )
 
 
 async def list_page(
@@ -62,9 +128,10 @@ async def list_page(
     limit: int,
     before: str | None = None,
     after: str | None = None,
+    reactions: bool = True,
 ) -> tuple[list[Message], bool]:
-    """One page, oldest first, and whether more lie beyond it in the paging direction."""
-    query = _select.where(messages.c.room_id == room_id)
+    """One page of messages not deleted, oldest first, and whether more lie beyond it."""
+    query = _select.where(messages.c.room_id == room_id, messages.c.deleted_at.is_(None))
     if after is not None:
         query = query.where(messages.c.id > after).order_by(messages.c.id.asc())
     else:
@@ -73,15 +140,16 @@ async def list_page(
         query = query.order_by(messages.c.id.desc())
     rows = (await conn.execute(query.limit(limit + 1))).all()
     has_more = len(rows) > limit
-    page = [_to_message(row) for row in rows[:limit]]
+    rows = rows[:limit]
+    page = await _with_reactions(conn, rows) if reactions else [_to_message(r) for r in rows]
     if after is None:
         page.reverse()
     return page, has_more
 
 
 async def recent(conn: AsyncConnection, room_id: str, limit: int) -> list[Message]:
-    """The newest `limit` messages, oldest first."""
-    page, _ = await list_page(conn, room_id, limit=limit)
+    """The newest `limit` messages not deleted, oldest first, as they read now (the AI's view)."""
+    page, _ = await list_page(conn, room_id, limit=limit, reactions=False)
     return page
 
 
@@ -90,7 +158,52 @@ async def message_room(conn: AsyncConnection, message_id: str) -> str | None:
     return (await conn.execute(query)).scalar_one_or_none()
 
 
+async def alive_targets(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str, str]:
+    """id -> room id of those messages that are not deleted."""
+    query = sa.select(messages.c.id, messages.c.room_id).where(
+        messages.c.id.in_(message_ids), messages.c.deleted_at.is_(None)
+    )
+    return {row.id: row.room_id for row in await conn.execute(query)}
+
+
+async def edit(
+    conn: AsyncConnection,
+    message_id: str,
+    content: str,
+    content_html: str,
+    edited_at: str,
+    salt: str | None,
+    mentions: Sequence[str],
+) -> None:
+    """The message's current version (its edit entry is written by the caller)."""
+    values = {"content": content, "content_html": content_html, "edited_at": edited_at}
+    query = messages.update().where(messages.c.id == message_id)
+    await conn.execute(query.values(**values, salt=salt, mentions=list(mentions) or None))
+
+
+async def erase(conn: AsyncConnection, message_id: str, deleted_at: str) -> None:
+    """Erase a deleted message's text, salt, edit history and reactions; its entries stay."""
+    erased = {"content": "", "content_html": "", "salt": None, "mentions": None}
+    await conn.execute(
+        messages.update().where(messages.c.id == message_id).values(**erased, deleted_at=deleted_at)
+    )
+    await conn.execute(
+        chain_entries.update()
+        .where(sa.or_(chain_entries.c.id == message_id, chain_entries.c.target_id == message_id))
+        .values(content=None, salt=None)
+    )
+    await conn.execute(
+        message_reactions.delete().where(message_reactions.c.message_id == message_id)
+    )
+
+
 async def delete_room_messages(conn: AsyncConnection, room_id: str) -> None:
+    """A clear: every message, chain entry and reaction of the room."""
+    room_messages = sa.select(messages.c.id).where(messages.c.room_id == room_id)
+    await conn.execute(
+        message_reactions.delete().where(message_reactions.c.message_id.in_(room_messages))
+    )
+    await conn.execute(chain_entries.delete().where(chain_entries.c.room_id == room_id))
     await conn.execute(messages.delete().where(messages.c.room_id == room_id))
 
 
@@ -98,3 +211,15 @@ async def chain_rows(conn: AsyncConnection, room_id: str) -> list[Any]:
     """Every message of a room in order, raw (for chain verification)."""
     query = messages.select().where(messages.c.room_id == room_id).order_by(messages.c.id)
     return list((await conn.execute(query)).all())
+
+
+async def members_named(conn: AsyncConnection, room_id: str, names: set[str]) -> dict[str, str]:
+    """username_key -> id of the room's members with one of these (lower-cased) names."""
+    if not names:
+        return {}
+    query = (
+        sa.select(users.c.username_key, users.c.id)
+        .join(room_members, room_members.c.user_id == users.c.id)
+        .where(room_members.c.room_id == room_id, users.c.username_key.in_(sorted(names)))
+    )
+    return {row.username_key: row.id for row in await conn.execute(query)}

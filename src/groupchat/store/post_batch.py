@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from groupchat.hashchain import message_hash
+from groupchat import hashchain
 from groupchat.ids import format_ts, new_id, utc_now
-from groupchat.schemas import AiMeta, AuthorType, Message, Role, Room, UserPublic
+from groupchat.schemas import AiMeta, AuthorType, Message, ReplyRef, Role, Room, UserPublic
+from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
+from groupchat.store.chain import ENTRY_COLUMNS, Entry, Kind
 
 COLUMNS = (
     "id",
@@ -32,6 +34,10 @@ COLUMNS = (
     "prev_hash",
     "created_at",
     "ai_meta",
+    "chain_v",
+    "salt",
+    "reply_to",
+    "mentions",
 )
 
 
@@ -56,77 +62,150 @@ class NewPost:
     ai_meta: dict[str, Any] | None = None
     member_id: str | None = None
     announce: Callable[[Posted], None] | None = None  # after commit, in commit order
+    # v2: an edit or delete entry names the message it changes (as the action read it)
+    kind: Kind = "message"
+    target: Message | None = None
+    reply: ReplyRef | None = None
+    mentions: tuple[str, ...] = ()
 
 
 class HeadMoved(Exception):
     """Another writer moved a room's chain head between our read and our compare-and-set."""
 
 
+class TargetGone(Exception):
+    """The message an edit or delete names was deleted meanwhile."""
+
+
 @dataclass
 class Linked:
-    """A batch linked to its rooms' heads: rows to insert, heads to move, one result per post."""
+    """A batch linked to its rooms' heads: rows to write, heads to move, one result per post."""
 
-    rows: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]]  # new messages
     moves: list[tuple[str, str | None, str]]  # (room_id, old head, new head)
     results: list[Posted]
+    entries: list[tuple[Any, ...]] = field(default_factory=list)  # every new chain entry
+    edits: list[tuple[Any, ...]] = field(default_factory=list)  # see EDIT_PARAMS
+    deletes: list[tuple[str, str]] = field(default_factory=list)  # (deleted_at, message id)
 
 
 def link(
     posts: Sequence[NewPost],
     rooms: Mapping[str, Mapping[str, Any]],
     roles: Mapping[tuple[str, str], Role],
+    alive: Mapping[str, str] | None = None,
 ) -> Linked:
-    """Give each accepted post an id, a time and a hash chained to its room's previous one."""
+    """Give each accepted post an id, a time and a hash chained to its room's previous entry.
+
+    `alive`: the edit/delete targets not deleted yet, id -> room id."""
     heads = {room_id: (row["head_hash"], row["head_id"]) for room_id, row in rooms.items()}
+    targets = dict(alive or {})
     seen: dict[tuple[str, Role | None], Room] = {}
-    rows: list[tuple[Any, ...]] = []
-    results: list[Posted] = []
+    linked = Linked([], [], [])
     for post in posts:
         row = rooms.get(post.room_id)
         role = roles.get((post.room_id, post.member_id)) if post.member_id else None
         room = None if row is None else seen.get((post.room_id, role))
         if row is not None and room is None:
             room = seen[(post.room_id, role)] = room_store.room_from_values(row, role)
-        if row is None or (post.member_id is not None and role is None):
-            results.append(Posted(None, room))
+        if row is None or (post.member_id is not None and role is None) or not _live(post, targets):
+            linked.results.append(Posted(None, room))
             continue
         prev_hash, floor = heads[post.room_id]
-        message = _message(post, prev_hash, new_id(after=floor))
-        heads[post.room_id] = (message.hash, None)  # our own later ids already sort after it
-        rows.append(_row(post, message))
-        results.append(Posted(message, room))
-    moves = [
+        message = _apply(post, _entry(post, prev_hash, new_id(after=floor)), linked, targets)
+        heads[post.room_id] = (linked.entries[-1][ENTRY_COLUMNS.index("hash")], None)
+        linked.results.append(Posted(message, room))
+    linked.moves = [
         (room_id, rooms[room_id]["head_hash"], head)
         for room_id, (head, _) in heads.items()
         if head != rooms[room_id]["head_hash"]
     ]
-    return Linked(rows, moves, results)
+    return linked
 
 
-def _message(post: NewPost, prev_hash: str | None, message_id: str) -> Message:
-    created_at = format_ts(utc_now())
-    digest = message_hash(
-        message_id=message_id,
+def _live(post: NewPost, targets: Mapping[str, str]) -> bool:
+    """An edit or delete needs its message in this room, not deleted (even earlier in the batch)."""
+    return post.kind == "message" or (
+        post.target is not None and targets.get(post.target.id) == post.room_id
+    )
+
+
+def _entry(post: NewPost, prev_hash: str | None, entry_id: str) -> Entry:
+    """The v2 chain entry of a post (a message entry's id is the message's id)."""
+    target_id = post.target.id if post.target is not None else None
+    salt = None if post.kind == "delete" else hashchain.new_salt()
+    return chain_store.make_entry(
+        entry_id=entry_id,
         room_id=post.room_id,
+        kind=post.kind,
         author_type=post.author_type,
         author_id=post.author.id if post.author else None,
-        content=post.content,
-        image_url=post.image_url,
-        created_at=created_at,
+        target_id=target_id,
+        reply_to=post.reply.id if post.reply is not None and post.kind == "message" else None,
+        image_url=post.image_url if post.kind == "message" else None,
+        content=None if post.kind == "delete" else post.content,
+        salt=salt,
+        created_at=format_ts(utc_now()),
         prev_hash=prev_hash,
     )
+
+
+def _apply(post: NewPost, entry: Entry, linked: Linked, targets: dict[str, str]) -> Message:
+    """Queue the writes of one entry; the message as it is once they are committed."""
+    linked.entries.append(entry.row())
+    if post.kind == "message":
+        message = _message(post, entry)
+        linked.rows.append(_row(post, message))
+        return message
+    assert post.target is not None
+    if post.kind == "delete":
+        del targets[post.target.id]
+        linked.deletes.append((entry.created_at, post.target.id))
+        return post.target
+    mentions = list(post.mentions)
+    linked.edits.append(
+        (
+            post.content,
+            post.content_html,
+            entry.created_at,
+            entry.salt,
+            _json(mentions),
+            post.target.id,
+        )
+    )
+    changes = {
+        "content": post.content,
+        "content_html": post.content_html,
+        "edited_at": entry.created_at,
+        "salt": entry.salt,
+        "mentions": mentions,
+    }
+    return post.target.model_copy(update=changes)
+
+
+def _json(values: list[str]) -> str | None:
+    return json.dumps(values) if values else None
+
+
+def _message(post: NewPost, entry: Entry) -> Message:
     return Message(
-        id=message_id,
+        id=entry.id,
         room_id=post.room_id,
         author_type=post.author_type,
         author=post.author,
         content=post.content,
         content_html=post.content_html,
         image_url=post.image_url,
-        hash=digest,
-        prev_hash=prev_hash,
-        created_at=created_at,
+        hash=entry.hash,
+        prev_hash=entry.prev_hash,
+        created_at=entry.created_at,
         ai=AiMeta.model_validate(post.ai_meta) if post.ai_meta else None,
+        edited_at=None,
+        reply_to=post.reply,
+        mentions=list(post.mentions),
+        reactions=[],
+        chain_v=2,
+        salt=entry.salt,
     )
 
 
@@ -143,7 +222,15 @@ def _row(post: NewPost, message: Message) -> tuple[Any, ...]:
         message.prev_hash,
         message.created_at,
         json.dumps(post.ai_meta) if post.ai_meta is not None else None,
+        2,
+        message.salt,
+        message.reply_to.id if message.reply_to is not None else None,
+        _json(message.mentions),
     )
+
+
+def _target_ids(posts: Iterable[NewPost]) -> list[str]:
+    return sorted({post.target.id for post in posts if post.target is not None})
 
 
 def _pairs(posts: Iterable[NewPost]) -> tuple[list[str], list[str]]:
@@ -153,26 +240,48 @@ def _pairs(posts: Iterable[NewPost]) -> tuple[list[str], list[str]]:
     return room_ids, member_ids
 
 
+# The writes every backend makes for a linked batch, besides inserting messages and entries.
+_EDIT = (  # parameters: content, content_html, edited_at, salt, mentions, id
+    "UPDATE messages SET content = {0}, content_html = {1}, edited_at = {2}, salt = {3},"
+    " mentions = {4} WHERE id = {5}"
+)
+_ERASE = (  # a deletion erases the text everywhere it is stored, and the reactions
+    "UPDATE messages SET content = '', content_html = '', salt = NULL, mentions = NULL,"
+    " deleted_at = {0} WHERE id = {1}",
+    "UPDATE chain_entries SET content = NULL, salt = NULL WHERE id = {0} OR target_id = {0}",
+    "DELETE FROM message_reactions WHERE message_id = {0}",
+)
+_ALIVE = "SELECT id, room_id FROM messages WHERE id IN ({}) AND deleted_at IS NULL"
+
 # --- SQLite, through the standard sqlite3 module (the writer thread's connection)
 
 _SQLITE_ROOMS = (
-    "SELECT r.*, m.id AS head_id,"
+    "SELECT r.*, e.id AS head_id,"
     " (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
-    " FROM rooms r LEFT JOIN messages m ON m.hash = r.head_hash WHERE r.id IN ({})"
+    " FROM rooms r LEFT JOIN chain_entries e ON e.hash = r.head_hash WHERE r.id IN ({})"
 )
 _SQLITE_ROLES = (
     "SELECT room_id, user_id, role FROM room_members WHERE room_id IN ({}) AND user_id IN ({})"
 )
 _SQLITE_INSERT = (
     "INSERT INTO messages (id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_ENTRY_INSERT = (
+    "INSERT INTO chain_entries (id, room_id, v, kind, author_type, author_id, target_id,"
+    " reply_to, image_url, content, salt, content_sha256, created_at, hash, prev_hash)"
+)
+_SQLITE_ENTRY = _ENTRY_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_SQLITE_EDIT = _EDIT.format(*"??????")
+_SQLITE_ERASE = (_ERASE[0].format("?", "?"), _ERASE[1].format("?1"), _ERASE[2].format("?"))
 _SQLITE_MOVE = "UPDATE rooms SET head_hash = ? WHERE id = ? AND head_hash IS ?"
 
 
 def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Posted]:
     """Store a batch in one transaction (BEGIN IMMEDIATE: the database's one writer)."""
     room_ids, member_ids = _pairs(posts)
+    target_ids = _target_ids(posts)
     conn.execute("BEGIN IMMEDIATE")
     try:
         marks = ", ".join("?" * len(room_ids))
@@ -183,8 +292,14 @@ def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Pos
         if member_ids and rooms:
             sql = _SQLITE_ROLES.format(marks, ", ".join("?" * len(member_ids)))
             roles = {(r, u): role for r, u, role in conn.execute(sql, room_ids + member_ids)}
-        linked = link(posts, rooms, roles)
+        alive: dict[str, str] = {}
+        if target_ids:
+            sql = _ALIVE.format(", ".join("?" * len(target_ids)))
+            alive = dict(conn.execute(sql, target_ids).fetchall())
+        linked = link(posts, rooms, roles, alive)
+        conn.executemany(_SQLITE_ENTRY, linked.entries)
         conn.executemany(_SQLITE_INSERT, linked.rows)
+        _sqlite_changes(conn, linked)
         moved = conn.executemany(_SQLITE_MOVE, [(new, rid, old) for rid, old, new in linked.moves])
         if moved.rowcount != len(linked.moves):
             raise HeadMoved
@@ -196,6 +311,16 @@ def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Pos
     return linked.results
 
 
+def _sqlite_changes(conn: sqlite3.Connection, linked: Linked) -> None:
+    if linked.edits:
+        conn.executemany(_SQLITE_EDIT, linked.edits)
+    if linked.deletes:
+        conn.executemany(_SQLITE_ERASE[0], linked.deletes)
+        ids = [(message_id,) for _, message_id in linked.deletes]
+        conn.executemany(_SQLITE_ERASE[1], ids)
+        conn.executemany(_SQLITE_ERASE[2], ids)
+
+
 # --- PostgreSQL, through asyncpg (rooms locked in id order, so two processes cannot deadlock)
 
 # Locking one table only: a row another transaction updated meanwhile is re-read after the
@@ -204,21 +329,31 @@ _PG_ROOMS = (
     "SELECT r.*, (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
     " FROM rooms r WHERE r.id = ANY($1::varchar[]) ORDER BY r.id FOR NO KEY UPDATE"
 )
-_PG_HEAD_IDS = "SELECT hash, id FROM messages WHERE hash = ANY($1::varchar[])"
+_PG_HEAD_IDS = "SELECT hash, id FROM chain_entries WHERE hash = ANY($1::varchar[])"
 _PG_ROLES = (
     "SELECT room_id, user_id, role FROM room_members"
     " WHERE room_id = ANY($1::varchar[]) AND user_id = ANY($2::varchar[]) FOR KEY SHARE"
 )
+_PG_ALIVE = "SELECT id, room_id FROM messages WHERE id = ANY($1::varchar[]) AND deleted_at IS NULL"
 _PG_INSERT = (  # one statement for the whole batch: a column of values per parameter
     "INSERT INTO messages (id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta)"
+    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
     " SELECT id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta::json"
+    " image_url, hash, prev_hash, created_at, ai_meta::json, chain_v, salt, reply_to,"
+    " mentions::json"
     " FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[],"
-    " $6::text[], $7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[], $11::text[])"
+    " $6::text[], $7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[], $11::text[],"
+    " $12::int[], $13::varchar[], $14::varchar[], $15::text[])"
     " AS t(id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta)"
+    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
 )
+_PG_ENTRY = _ENTRY_INSERT + (  # noqa: S608 - constant text, no input
+    " SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::int[], $4::varchar[],"
+    " $5::varchar[], $6::varchar[], $7::varchar[], $8::varchar[], $9::varchar[], $10::text[],"
+    " $11::varchar[], $12::varchar[], $13::varchar[], $14::varchar[], $15::varchar[])"
+)
+_PG_EDIT = _EDIT.format("$1", "$2", "$3", "$4", "$5::json", "$6")
+_PG_ERASE = (_ERASE[0].format("$1", "$2"), _ERASE[1].format("$1"), _ERASE[2].format("$1"))
 _PG_MOVE = (
     "UPDATE rooms SET head_hash = v.new"
     " FROM unnest($1::varchar[], $2::varchar[], $3::varchar[]) AS v(id, old, new)"
@@ -226,9 +361,14 @@ _PG_MOVE = (
 )
 
 
+def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return [list(col) for col in zip(*rows, strict=True)]
+
+
 async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
-    """Store a batch in one transaction: five statements whatever the batch's size."""
+    """Store a batch in one transaction: six statements for posts, whatever the batch's size."""
     room_ids, member_ids = _pairs(posts)
+    target_ids = _target_ids(posts)
     async with conn.transaction():
         rooms = {row["id"]: dict(row) for row in await conn.fetch(_PG_ROOMS, room_ids)}
         heads = [row["head_hash"] for row in rooms.values() if row["head_hash"] is not None]
@@ -239,12 +379,21 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
         if member_ids and rooms:
             found = await conn.fetch(_PG_ROLES, room_ids, member_ids)
             roles = {(row["room_id"], row["user_id"]): row["role"] for row in found}
-        linked = link(posts, rooms, roles)
+        alive = dict(await conn.fetch(_PG_ALIVE, target_ids)) if target_ids else {}
+        linked = link(posts, rooms, roles, alive)
+        if linked.entries:
+            await conn.execute(_PG_ENTRY, *_columns(linked.entries))
         if linked.rows:
-            await conn.execute(_PG_INSERT, *(list(col) for col in zip(*linked.rows, strict=True)))
+            await conn.execute(_PG_INSERT, *_columns(linked.rows))
+        if linked.edits:
+            await conn.executemany(_PG_EDIT, linked.edits)
+        if linked.deletes:
+            await conn.executemany(_PG_ERASE[0], linked.deletes)
+            ids = [(message_id,) for _, message_id in linked.deletes]
+            await conn.executemany(_PG_ERASE[1], ids)
+            await conn.executemany(_PG_ERASE[2], ids)
         if linked.moves:
-            moves = [list(col) for col in zip(*linked.moves, strict=True)]
-            status = await conn.execute(_PG_MOVE, *moves)
+            status = await conn.execute(_PG_MOVE, *_columns(linked.moves))
             if int(status.rsplit(" ", 1)[1]) != len(linked.moves):
                 raise HeadMoved
     return linked.results
@@ -254,14 +403,30 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
 
 
 async def append_one(conn: AsyncConnection, post: NewPost) -> Message:
-    """Link one post to its room's head with a compare-and-set (retried) and insert it."""
+    """Link one post to its room's head with a compare-and-set (retried) and write it.
+
+    Raises TargetGone when an edit's or delete's message is deleted or elsewhere."""
+    alive: dict[str, str] = {}
+    if post.target is not None:
+        alive = await message_store.alive_targets(conn, [post.target.id])
+    if not _live(post, alive):
+        raise TargetGone
     for _ in range(20):
-        prev_hash, floor = await room_store.get_head_and_id(conn, post.room_id)
-        message = _message(post, prev_hash, new_id(after=floor))
-        if await room_store.move_head(conn, post.room_id, prev_hash, message.hash):
+        head, floor = await room_store.get_head_and_id(conn, post.room_id)
+        linked = Linked([], [], [])
+        message = _apply(post, _entry(post, head, new_id(after=floor)), linked, dict(alive))
+        new_head = linked.entries[0][ENTRY_COLUMNS.index("hash")]
+        if await room_store.move_head(conn, post.room_id, head, new_head):
             break
     else:  # pragma: no cover - only under extreme multi-process contention
         raise HeadMoved
-    values = dict(zip(COLUMNS, _row(post, message), strict=True))
-    await message_store.insert_message(conn, **{**values, "ai_meta": post.ai_meta})
+    await chain_store.insert_entry(conn, Entry(*linked.entries[0]))
+    if linked.rows:
+        values = dict(zip(COLUMNS, linked.rows[0], strict=True))
+        values.update(ai_meta=post.ai_meta, mentions=list(post.mentions) or None)
+        await message_store.insert_message(conn, **values)
+    for content, html, edited_at, salt, _, message_id in linked.edits:
+        await message_store.edit(conn, message_id, content, html, edited_at, salt, post.mentions)
+    for deleted_at, message_id in linked.deletes:
+        await message_store.erase(conn, message_id, deleted_at)
     return message

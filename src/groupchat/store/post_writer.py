@@ -26,7 +26,7 @@ from groupchat.db.engine import Database, connect_sqlite
 from groupchat.errors import ServiceUnavailable
 from groupchat.store import post_batch
 from groupchat.store import rooms as room_store
-from groupchat.store.post_batch import HeadMoved, NewPost, Posted
+from groupchat.store.post_batch import HeadMoved, NewPost, Posted, TargetGone
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 256
@@ -277,6 +277,8 @@ class SinglePostWriter:
                 return Posted(None, room)
             try:
                 message = await post_batch.append_one(conn, post)
+            except TargetGone:  # an edit or delete of a message deleted meanwhile
+                return Posted(None, room)
             except HeadMoved:
                 raise ServiceUnavailable("the room is too busy; try again") from None
         posted = Posted(message, room)
