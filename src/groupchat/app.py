@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
 from groupchat.actions.signup import announce_setup
+from groupchat.ai.participant import Participant
 from groupchat.ai.setup import build_participant
 from groupchat.api import admin as admin_api
 from groupchat.api import auth, invites, messages, meta, models, nostr, rooms, uploads
@@ -128,6 +129,8 @@ async def start_services(settings: Settings) -> Services:
     services.metrics.count_websockets(hub.connection_count)
     bus.subscribe(services.ai.on_event)  # cancel/clear/delete from other processes
     await services.posts.start()  # the post writer (group commit)
+    if isinstance(services.ai, Participant):
+        services.ai.start()  # answers questions left waiting by a restart or a crash
     return services
 
 

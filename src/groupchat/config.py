@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     ai_history_limit: int = Field(30, ge=1, le=500)
     ai_max_tool_rounds: int = Field(5, ge=0, le=20)
     ai_queue_limit: int = Field(10, ge=1)
+    ai_lease_seconds: float = Field(
+        10, ge=0.5, le=300, description="a question's claim; another process takes it over after"
+    )
     ai_system_prompt: str | None = None
     ai_connect_timeout: float = Field(10, gt=0)
     ai_first_token_timeout: float = Field(60, gt=0)

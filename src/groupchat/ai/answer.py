@@ -6,8 +6,11 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.actions.messages import append_message
 from groupchat.ai import spending, stream
@@ -67,6 +70,9 @@ class Answer:
         self.task: asyncio.Task[None] | None = None
         self.finishing = False
         self.chunks = stream.ChunkCoalescer(self._publish_chunk)
+        # the durable queue's check, in the transaction storing the answer: False when the
+        # question was cleared or taken over by another process (nothing is stored then)
+        self.claim: Callable[[AsyncConnection], Awaitable[bool]] | None = None
 
     def stop(self, reason: str, *, discard: bool) -> None:
         """Cancel the answer; with `discard` nothing is stored (room cleared or deleted)."""
@@ -208,6 +214,8 @@ class Answer:
         try:
             async with self.svc.db.write() as conn:
                 if await room_store.get_room(conn, self.room_id, None) is None:
+                    return None
+                if self.claim is not None and not await self.claim(conn):
                     return None
                 message = await append_message(conn, self.room_id, "ai", text, ai_meta=meta)
         except Exception:

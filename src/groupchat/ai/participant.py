@@ -1,30 +1,42 @@
-"""The AI as a room member: decides when to answer, one answer per room at a time, in order."""
+"""The AI as a room member: decides when to answer, one answer per room at a time, in order.
+
+The questions wait in the database (store/ai_queue.py), so every process shares one queue per
+room: a process claims a room's oldest question with a lease (AI_LEASE_SECONDS) and renews it
+while it answers; the answer and the question's removal commit together (exactly once). When
+the process dies the lease runs out and another process's sweep takes the question over; on
+shutdown it hands its question back at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+import time
 from collections.abc import Coroutine
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.actions.messages import post_system_message
 from groupchat.ai import stream
 from groupchat.ai.answer import Answer
 from groupchat.ai.client import ProviderClient
-from groupchat.ai.context import mentions_ai, should_answer
+from groupchat.ai.context import addresses_ai, should_answer
 from groupchat.ai.models import ModelCatalog
 from groupchat.ai.tools import ToolBox
 from groupchat.ids import new_id
 from groupchat.realtime.bus import Event
 from groupchat.schemas import Message, Room
 from groupchat.services import Services
+from groupchat.store import ai_queue
+from groupchat.store.ai_queue import Trigger
 
 log = logging.getLogger(__name__)
 NOT_CONFIGURED = "The AI is not configured on this server (OPENROUTER_API_KEY is not set)."
 STOPPED = "The answer was stopped."
 ROOM_GONE = {"room_cleared": "The room was cleared.", "room_deleted": "The room was deleted."}
 QUEUE_FULL = "Too many questions are waiting for the AI in this room; ask again in a moment."
+SHUTTING_DOWN = "The server is restarting; another server answers."
 
 
 class Participant:
@@ -42,10 +54,18 @@ class Participant:
         self.catalog = catalog
         self.toolbox = toolbox
         self.default_model = svc.settings.ai_default_model
-        self._queues: dict[str, deque[Message]] = {}
+        self.owner = new_id()  # this process, as the holder of claims
+        self.lease = svc.settings.ai_lease_seconds
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._current: dict[str, Answer] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        """Answer what waits from before (a restart, a crashed process), and keep looking."""
+        if self.client is not None:
+            self._sweeper = asyncio.create_task(self._sweep())
 
     def on_message(self, room: Room, message: Message) -> None:
         """Queue an answer if this message calls for one (called after it was broadcast)."""
@@ -53,16 +73,25 @@ class Participant:
         if not should_answer(room, message, name):
             return
         if self.client is None:
-            if mentions_ai(message.content, name):
+            if addresses_ai(message, name):
                 self.spawn(post_system_message(self.svc, room, NOT_CONFIGURED))
             return
-        queue = self._queues.setdefault(room.id, deque())
-        if len(queue) >= self.svc.settings.ai_queue_limit:
-            self.spawn(self._refuse(room))
-            return
-        queue.append(message)
-        if room.id not in self._workers:
-            self._workers[room.id] = asyncio.create_task(self._work(room.id))
+        self.spawn(self._enqueue(room, message))
+
+    async def _enqueue(self, room: Room, message: Message) -> None:
+        """Store the question; claim it at once when nobody answers in the room (so the
+        process that took the question answers it unless another one is busy there)."""
+        author = message.author.id if message.author else None
+        limit = self.svc.settings.ai_queue_limit
+        claimed = None
+        async with self.svc.db.write() as conn:
+            added = await ai_queue.add(conn, room.id, message.id, author, message.created_at, limit)
+            if added and room.id not in self._workers and not self._stopping:
+                claimed = await ai_queue.claim(conn, room.id, self.owner, time.time(), self.lease)
+        if not added:
+            await self._refuse(room)
+        elif claimed is not None:
+            self._workers[room.id] = asyncio.create_task(self._work(room.id, claimed))
 
     def cancel(self, room_id: str, reason: str) -> bool:
         """Stop the answer streaming in this room now; its partial text is kept."""
@@ -82,40 +111,109 @@ class Participant:
         reason = ROOM_GONE.get(str(event.frame.get("type")))
         room_id = event.frame.get("room_id")
         if reason is not None and isinstance(room_id, str) and room_id in self._workers:
-            self.spawn(self.stop_room(room_id, reason))
+            self.spawn(self._stop_here(room_id, reason))
 
     async def stop_room(self, room_id: str, reason: str) -> None:
-        """Drop the queue and the current answer without storing anything ('*': every room)."""
-        room_ids = list(self._workers) if room_id == "*" else [room_id]
-        for rid in room_ids:
-            self._queues.pop(rid, None)
-            answer = self._current.get(rid)
-            if answer is not None:
-                answer.stop(reason, discard=True)
-            worker = self._workers.get(rid)
-            if worker is not None:
-                await asyncio.wait({worker}, timeout=10)
-        if room_id == "*" and self._background:  # shutting down: let ledger rows be written
+        """Drop the room's questions and its answer without storing anything; '*': this
+        process shuts down and hands its questions back to the others."""
+        if room_id == "*":
+            await self._shut_down(reason)
+            return
+        async with self.svc.db.write() as conn:
+            await ai_queue.drop_room(conn, room_id)
+        await self._stop_here(room_id, reason)
+
+    async def _stop_here(self, room_id: str, reason: str) -> None:
+        answer = self._current.get(room_id)
+        if answer is not None:
+            answer.stop(reason, discard=True)
+        worker = self._workers.get(room_id)
+        if worker is not None:
+            await asyncio.wait({worker}, timeout=10)
+
+    async def _shut_down(self, reason: str) -> None:
+        self._stopping = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for answer in list(self._current.values()):
+            answer.stop(reason, discard=True)
+        if self._workers:
+            await asyncio.wait(set(self._workers.values()), timeout=10)
+        if self._background:  # let ledger rows be written
             await asyncio.wait(set(self._background), timeout=10)
 
-    async def _work(self, room_id: str) -> None:
+    def _wake(self, room_id: str) -> None:
+        if room_id not in self._workers and not self._stopping:
+            self._workers[room_id] = asyncio.create_task(self._work(room_id, None))
+
+    async def _sweep(self) -> None:
+        """Every lease period: rooms with questions nobody answers (their holder died)."""
+        while True:
+            try:
+                async with self.svc.db.read() as conn:
+                    rooms = await ai_queue.claimable_rooms(conn, time.time())
+                for room_id in rooms:
+                    self._wake(room_id)
+            except Exception:  # the database is down: try again next period
+                log.exception("looking for waiting AI questions failed")
+            await asyncio.sleep(self.lease)
+
+    async def _work(self, room_id: str, trigger: Trigger | None) -> None:
+        """Answer the room's questions one by one while this process can claim them."""
         try:
-            queue = self._queues.get(room_id)
-            while queue:
-                trigger = queue.popleft()
-                answer = Answer(self, room_id, trigger)
-                self._current[room_id] = answer
-                answer.task = asyncio.create_task(answer.run())
-                await asyncio.wait({answer.task})
-                self._current.pop(room_id, None)
-                queue = self._queues.get(room_id)
+            while not self._stopping:
+                if trigger is None:
+                    async with self.svc.db.write() as conn:
+                        trigger = await ai_queue.claim(
+                            conn, room_id, self.owner, time.time(), self.lease
+                        )
+                if trigger is None:
+                    return
+                await self._answer(trigger)
+                trigger = None
         except Exception:
             log.exception("AI worker for room %s failed", room_id)
         finally:
             self._current.pop(room_id, None)
             self._workers.pop(room_id, None)
-            if not self._queues.get(room_id):
-                self._queues.pop(room_id, None)
+
+    async def _answer(self, trigger: Trigger) -> None:
+        """Run one answer while renewing the claim; then remove the question (or hand it back)."""
+        answer = Answer(self, trigger.room_id)
+        answer.user_id = trigger.user_id
+
+        async def still_ours(conn: AsyncConnection) -> bool:
+            return await ai_queue.finish(conn, trigger.id, self.owner)
+
+        answer.claim = still_ours
+        self._current[trigger.room_id] = answer
+        renewer = asyncio.create_task(self._renew(trigger, answer))
+        answer.task = asyncio.create_task(answer.run())
+        try:
+            await asyncio.wait({answer.task})
+        finally:
+            renewer.cancel()
+            self._current.pop(trigger.room_id, None)
+        async with self.svc.db.write() as conn:
+            if self._stopping:
+                await ai_queue.hand_back(conn, trigger.id, self.owner)
+            else:  # no answer stored (refused, failed, empty): the question is done anyway
+                await ai_queue.finish(conn, trigger.id, self.owner)
+
+    async def _renew(self, trigger: Trigger, answer: Answer) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                async with self.svc.db.write() as conn:
+                    ours = await ai_queue.renew(
+                        conn, trigger.id, self.owner, time.time() + self.lease
+                    )
+            except Exception:  # keep answering; the store step checks the claim again
+                log.exception("renewing the AI claim in room %s failed", trigger.room_id)
+                continue
+            if not ours:  # cleared, or taken over: another answer will count
+                answer.stop(STOPPED, discard=True)
+                return
 
     async def _refuse(self, room: Room) -> None:
         stream_id = new_id()

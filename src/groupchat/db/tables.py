@@ -164,19 +164,6 @@ revoked_tokens = sa.Table(
     sa.Column("expires_at", TS, nullable=False),
 )
 
-# who stored which file (migration 0004): upload quotas, and deleting a cleared room's images.
-# `kind` is the folder under UPLOAD_DIR: "chat-images" or "avatars".
-uploads = sa.Table(
-    "uploads",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),  # the stored file name, <ULID>.<ext>
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("size", sa.Integer, nullable=False),
-    sa.Column("created_at", TS, nullable=False),
-    sa.Index(None, "user_id", "created_at"),
-)
-
 # server-wide values shared by every process, e.g. the one-time setup token (migration 0002)
 server_state = sa.Table(
     "server_state",
@@ -203,4 +190,36 @@ ai_ledger = sa.Table(
     sa.Index(None, "created_at"),
     sa.Index(None, "user_id", "created_at"),
     sa.Index(None, "room_id", "created_at"),
+)
+
+# questions waiting for the AI (migration 0006), in message order per room. A process claims
+# the oldest of a room with a lease it renews; when it dies the lease runs out and another
+# process takes the question over. Deleted with the answer, in the transaction storing it.
+ai_triggers = sa.Table(
+    "ai_triggers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("room_id", ID, sa.ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False),
+    sa.Column(
+        "message_id", ID, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("user_id", ID),  # whose message asked: their limits apply
+    sa.Column("message_at", TS, nullable=False),
+    sa.Column("claimed_by", ID),  # the process answering it (Participant.owner)
+    sa.Column("lease_until", sa.Float),  # Unix time the claim runs out
+    sa.UniqueConstraint("message_id"),
+    sa.Index(None, "room_id", "message_at", "id"),
+)
+
+# who stored which file (migration 0004): upload quotas, and deleting a cleared room's images.
+# `kind` is the folder under UPLOAD_DIR: "chat-images" or "avatars".
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),  # the stored file name, <ULID>.<ext>
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Index(None, "user_id", "created_at"),
 )
