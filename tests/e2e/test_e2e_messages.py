@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Locator, expect
+from playwright.sync_api import Locator, WebSocketRoute, expect
 
 from e2e.e2e_support import (
     Fakes,
@@ -217,3 +217,41 @@ def test_reactions_are_picked_toggled_and_say_who_reacted(
         {"emoji": "👍", "count": 1, "user_ids": [alice.user_id]},
         {"emoji": "🦄", "count": 1, "user_ids": [bob.user_id]},
     ]
+
+
+def test_edits_deletions_and_reactions_made_while_offline_show_after_reconnecting(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice, bob = person(server, "alice"), person(server, "bob")
+    room = create_room(alice, "Spotty signal")
+    add_member(alice, room["id"], bob)
+    typo = post_message(bob, room["id"], "Teh plan")
+    oops = post_message(bob, room["id"], "wrong room, sorry")
+    good = post_message(bob, room["id"], "See you at 8")
+    sockets: list[WebSocketRoute] = []
+    offline = False
+
+    def relay(ws: WebSocketRoute) -> None:
+        if offline:
+            ws.close(code=4000, reason="offline")
+            return
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    alice.page.route_web_socket(re.compile(r"/ws\?"), relay)
+    log = open_room(alice, room["id"])
+    expect(log.get_by_text("See you at 8")).to_be_visible()
+    banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
+
+    offline = True
+    sockets[-1].close(code=4000, reason="offline")
+    expect(banner).to_be_visible()
+    bob.api("PATCH", f"/api/messages/{typo['id']}", json={"content": "The plan"})
+    bob.api("DELETE", f"/api/messages/{oops['id']}")
+    bob.api("PUT", f"/api/messages/{good['id']}/reactions/👍")
+    offline = False
+
+    expect(banner).to_have_count(0)
+    expect(article(log, "The plan").get_by_role("button", name="(edited)")).to_be_visible()
+    expect(article(log, "wrong room, sorry")).to_have_count(0)
+    expect(article(log, "See you at 8").get_by_role("button", name="👍 1")).to_be_visible()

@@ -39,6 +39,24 @@ export function messageDeleted(roomId, id) {
   emit('rooms');
 }
 
+/**
+ * After a reconnect: bring the loaded messages a fresh page covers (newest first fetched) up to
+ * date, since the edits, deletions and reactions made meanwhile sent no event we saw.
+ */
+export function refreshWindow(roomId, page) {
+  const d = state.data.get(roomId);
+  if (!d || !page.length) return;
+  const fresh = new Map(page.map((m) => [m.id, m]));
+  const [first, last] = [page[0].id, page.at(-1).id];
+  for (const m of [...d.messages]) {
+    if (m.id < first || m.id > last) continue;
+    const now = fresh.get(m.id);
+    if (!now) messageDeleted(roomId, m.id);
+    else if (now.edited_at !== m.edited_at || JSON.stringify(now.reactions) !== JSON.stringify(m.reactions))
+      messageUpdated(now);
+  }
+}
+
 /** Add or remove one user's reaction on a loaded message (idempotent: events echo our own calls). */
 export function reactionChanged(roomId, messageId, emoji, userId, added) {
   const m = state.data.get(roomId)?.byId.get(messageId);

@@ -85,7 +85,7 @@ function renderHeader() {
     iconButton('back', 'Back to rooms', () => navigate('/'), 'icon-btn back'),
     h('span', { class: 'room-icon', 'aria-hidden': 'true' }, icon(room.is_public ? 'hash' : 'lock')),
     h('div', { class: 'chat-title' }, h('h2', { text: room.name }), h('p', { class: 'sub', text: sub })),
-    iconButton('shield', 'Verify history', () => openVerify(room.id, refocusVerify), 'icon-btn verify'),
+    iconButton('chain', 'Verify history', () => openVerify(room.id, refocusVerify), 'icon-btn verify'),
     iconButton('sliders', 'Room settings', () => openRoomSettings(room.id)),
   );
 }

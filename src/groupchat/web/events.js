@@ -1,7 +1,7 @@
 // WebSocket frames -> store updates, plus the reconnect routine (re-join, catch up, resend).
 import { api, enc } from './api.js';
 import { addRoom, fetchRoom, forgetRoom, loadPreview, refreshRooms } from './actions.js';
-import { messageDeleted, messageUpdated, reactionChanged } from './changes.js';
+import { messageDeleted, messageUpdated, reactionChanged, refreshWindow } from './changes.js';
 import { toast } from './dom.js';
 import { failByClientId, failOldestInFlight, flushOutbox, markUnconfirmed, reconcile } from './outbox.js';
 import { socket } from './socket.js';
@@ -74,16 +74,31 @@ export async function syncRoom(roomId, since) {
   flushOutbox(roomId);
 }
 
+/** Back after a drop: what changed in the newest loaded page while we were away. */
+async function refreshLoaded(roomId) {
+  try {
+    const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=50`);
+    refreshWindow(roomId, res.messages);
+  } catch {
+    // The next reconnect tries again.
+  }
+}
+
 function joined(roomId) {
   const d = roomData(roomId);
   d.joined = true;
+  if (d.loaded && d.rejoined) refreshLoaded(roomId);
+  d.rejoined = false;
   if (d.loaded) syncRoom(roomId, d.messages.length ? d.messages.at(-1).id : null);
   else if (!d.loading) flushOutbox(roomId);
 }
 
 /** Socket dropped: show the offline banner; unconfirmed sends get checked after the next join. */
 export function onSocketClose() {
-  for (const d of state.data.values()) d.joined = false;
+  for (const d of state.data.values()) {
+    d.joined = false;
+    d.rejoined = true;
+  }
   markUnconfirmed();
   emit('connection', { online: false });
 }

@@ -31,6 +31,7 @@ function showButton(roomId, id, dlg) {
   if (!id || !state.data.get(roomId)?.byId.has(id)) return null;
   const show = h('button', { type: 'button', class: 'btn small', text: 'Show the message' });
   show.addEventListener('click', () => {
+    dlg.jumped = true; // the focus goes to the message, not back to the button that opened the dialog
     dlg.close();
     emit('jump', { roomId, id });
   });
@@ -103,7 +104,7 @@ export function openVerify(roomId, onClose) {
       'Every message, edit and deletion in this room is linked to the one before it by a SHA-256 hash. ' +
       'Your browser fetches them all and recomputes every hash itself, then checks the messages shown here.',
   });
-  const dlg = modal('Verify history', [about, status, result], { onClose });
+  const dlg = modal('Verify history', [about, status, result], { onClose: () => !dlg.jumped && onClose && onClose() });
   run(roomId, status, result, dlg);
   return dlg;
 }
