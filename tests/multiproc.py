@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -152,3 +153,34 @@ async def sign_up(proc: Any, name: str) -> Actor:
         )
     assert resp.status_code == 201, resp.text
     return Actor(name, resp.json()["token"], resp.json()["user"], proc)
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of our own on a free port, to stop and start (never the shared one)."""
+
+    port: int = field(default_factory=free_port)
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        if shutil.which("redis-server") is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail("redis-server is not installed")
+            pytest.skip("redis-server is not installed")
+        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        self.popen = subprocess.Popen(
+            ["redis-server", *args, "--appendonly", "no"], stdout=subprocess.DEVNULL
+        )
+        async with asyncio.timeout(10):
+            while not reachable(self.port):
+                await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            await asyncio.to_thread(self.popen.wait)
+        self.popen = None

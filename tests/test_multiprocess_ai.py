@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 
 from ai_fixtures import (
     Gate,
@@ -21,6 +22,7 @@ from ai_fixtures import (
     streams,
 )
 from fakes.openrouter import DEFAULT_KEY, VISION_MODEL, text_reply
+from groupchat.ai.participant import SHUTTING_DOWN
 from multiproc import Proc, need_postgres_and_redis, server_env, start_procs
 from test_multiprocess_order import shared_room
 
@@ -104,4 +106,31 @@ async def test_a_question_outlives_the_process_answering_it(
     assert found[0].message is not None and found[0].message["content"] == "Whole answer."
     assert await ai_messages(b, bob.token, room_id) == ["Whole answer."]
     assert len(provider.chat_requests) == 2
+    await bob_ws.silent()
+
+
+async def test_sigterm_hands_the_streaming_answer_to_the_other_process(
+    pair: list[Proc], provider: GatedOpenRouter
+) -> None:
+    a, b = pair
+    alice, bob, room_id = await shared_room(a, b)
+    gate = Gate()
+    provider.queue(held_text("Cut sho", gate, "rt."), text_reply("Answered by B."))
+    bob_ws = await bob.socket(join=(room_id,))
+    alice_ws = await alice.socket(join=(room_id,))  # alice is connected to A
+    await say(alice_ws, room_id, "@ai what now?")
+    await gate.reached.wait()  # A streams the answer
+    a.signal(signal.SIGTERM)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await alice_ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012  # "service restart"
+    # SHUTDOWN_TIMEOUT is 10 s by default; uvicorn re-raises SIGTERM once it has stopped
+    assert await a.wait(timeout=10) in (0, -signal.SIGTERM)
+    frames = await read_frames(bob_ws, ends=2, timeout=15)
+    assert [(s.text, s.error) for s in streams(frames)] == [
+        ("Cut sho", SHUTTING_DOWN),  # nothing stored for the cut stream …
+        ("Answered by B.", None),  # … B answers the handed-back question in full
+    ]
+    assert await ai_messages(b, bob.token, room_id) == ["Answered by B."]
     await bob_ws.silent()

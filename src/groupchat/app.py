@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -92,8 +93,11 @@ def _lifespan(
         try:
             await announce_setup(services)  # prints the setup URL while no account exists
             yield {"services": services}  # lifespan state: realtime/protocol.py reads it
-        finally:
-            await stop_services(services)
+        finally:  # bounded: SHUTDOWN_TIMEOUT is split between uvicorn and this
+            try:
+                await asyncio.wait_for(stop_services(services), settings.shutdown_timeout / 2)
+            except TimeoutError:
+                log.warning("stopping took longer than SHUTDOWN_TIMEOUT; exiting anyway")
 
     return lifespan
 

@@ -57,7 +57,8 @@ def serve(settings: Settings) -> None:
         port,
         log_config=None,
         log_level=settings.effective_log_level.lower(),
-        timeout_graceful_shutdown=5,
+        # SIGTERM: stop accepting, close sockets with 1012, let requests end; then the lifespan
+        timeout_graceful_shutdown=settings.shutdown_timeout / 2,
     )
     uvicorn.Server(config).run()
 

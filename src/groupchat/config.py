@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     jwt_ttl_hours: float = Field(168, gt=0, le=24 * 365)
     cors_origins: str = Field("", description="comma-separated origins allowed besides our own")
     redis_url: str | None = Field(None, description="redis://… to share events between processes")
+    shutdown_timeout: float = Field(
+        10, gt=0, le=600, description="seconds a stopping process takes at most (SIGTERM)"
+    )
     auth_rate_per_minute: int = Field(
         30, ge=0, description="sign-in calls per client address per minute (0: no limit)"
     )

@@ -108,6 +108,9 @@ class Participant:
         if control.get("type") == "cancel_ai":
             self.cancel(str(control.get("room_id")), str(control.get("reason") or STOPPED))
             return
+        if control.get("type") == "ai_wake" and self.client is not None:  # a question handed back
+            self._wake(str(control.get("room_id")))
+            return
         reason = ROOM_GONE.get(str(event.frame.get("type")))
         room_id = event.frame.get("room_id")
         if reason is not None and isinstance(room_id, str) and room_id in self._workers:
@@ -132,13 +135,19 @@ class Participant:
             await asyncio.wait({worker}, timeout=10)
 
     async def _shut_down(self, reason: str) -> None:
+        """Stop answering; each question being answered goes back to the queue, and the other
+        processes are told to take it at once (the stream here ends with SHUTTING_DOWN)."""
         self._stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
+        rooms = list(self._current)
         for answer in list(self._current.values()):
-            answer.stop(reason, discard=True)
+            answer.stop(SHUTTING_DOWN, discard=True)
         if self._workers:
             await asyncio.wait(set(self._workers.values()), timeout=10)
+        for room_id in rooms:
+            wake = {"type": "ai_wake", "room_id": room_id}
+            await self.svc.publish(Event(frame={}, control=wake))
         if self._background:  # let ledger rows be written
             await asyncio.wait(set(self._background), timeout=10)
 

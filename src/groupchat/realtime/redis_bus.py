@@ -19,7 +19,7 @@ from groupchat.realtime.bus import Event, Handler, MemoryBus
 log = logging.getLogger(__name__)
 CHANNEL = "groupchat:events"
 RETRY_SECONDS = 0.1  # the first reconnect; doubles up to MAX_RETRY_SECONDS
-MAX_RETRY_SECONDS = 5.0
+MAX_RETRY_SECONDS = 2.0
 PUBLISH_TIMEOUT = 2.0  # seconds: a publish that takes longer counts as Redis being down
 
 

@@ -80,6 +80,14 @@ class ChatSocket {
       } catch {
         return;
       }
+      if (frame.type === 'resync') {
+        // The server may have missed events (its bus was down): reconnect at once, which
+        // re-joins and catches up with after= like any reconnect.
+        this.attempt = 0;
+        this.dropped(ws, 1012);
+        ws.close(1000, 'resync');
+        return;
+      }
       if (frame.type !== 'pong') this.handlers.onEvent(frame);
     };
     ws.onclose = (e) => this.dropped(ws, e.code);

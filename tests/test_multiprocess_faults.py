@@ -1,0 +1,74 @@
+"""Faults with two real processes: Redis stopped and started mid-conversation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from multiproc import PrivateRedis, Proc, need_postgres_and_redis, server_env, start_procs
+from test_multiprocess_order import shared_room
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[PrivateRedis]:
+    server = PrivateRedis()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def ready_status(proc: Proc, want: int) -> None:
+    """Wait until /readyz answers `want` (the bus notices an outage within a moment)."""
+    async with httpx.AsyncClient(base_url=proc.base_url) as http, asyncio.timeout(15):
+        while (await http.get("/readyz")).status_code != want:
+            await asyncio.sleep(0.05)
+
+
+async def test_redis_outage_keeps_local_sockets_served_then_everyone_resyncs(
+    tmp_path: Path, redis: PrivateRedis
+) -> None:
+    url = await need_postgres_and_redis()
+    procs = await start_procs(tmp_path, server_env(tmp_path, url, REDIS_URL=redis.url), 2)
+    try:
+        a, b = procs
+        alice, bob, room_id = await shared_room(a, b)
+        alice_ws, bob_ws = await alice.socket(join=(room_id,)), await bob.socket(join=(room_id,))
+        await bob_ws.send({"type": "send_message", "room_id": room_id, "content": "before"})
+        seen = (await alice_ws.expect("new_message"))["message"]
+        await bob_ws.expect("new_message")
+
+        await redis.stop()
+        await ready_status(a, 503)
+        async with httpx.AsyncClient(base_url=a.base_url) as http:
+            assert (await http.get("/readyz")).json() == {"detail": "redis unavailable"}
+        await bob_ws.send({"type": "send_message", "room_id": room_id, "content": "during"})
+        during = (await bob_ws.expect("new_message"))["message"]  # B still serves its sockets
+        await alice_ws.silent()  # A cannot hear B now
+
+        await redis.start()
+        await ready_status(a, 200)
+        await ready_status(b, 200)
+        assert await alice_ws.expect("resync", timeout=10) == {"type": "resync", "room_id": room_id}
+        assert await bob_ws.expect("resync", timeout=10) == {"type": "resync", "room_id": room_id}
+        async with httpx.AsyncClient(base_url=a.base_url) as http:
+            resp = await http.get(
+                f"/api/rooms/{room_id}/messages",
+                params={"after": seen["id"]},
+                headers=alice.headers,
+            )
+        assert [m["id"] for m in resp.json()["messages"]] == [during["id"]]
+        # and the bus carries events between the processes again
+        await alice_ws.send({"type": "send_message", "room_id": room_id, "content": "after"})
+        after = (await bob_ws.expect("new_message"))["message"]
+        assert after["content"] == "after" and after["prev_hash"] == during["hash"]
+        for sock in (alice_ws, bob_ws):
+            await sock.close()
+    finally:
+        for proc in procs:
+            await proc.stop()
