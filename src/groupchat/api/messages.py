@@ -64,7 +64,7 @@ async def get_message(svc: Svc, user: CurrentUser, message_id: str) -> Message:
     return await message_edits.get_message(svc, user, message_id)
 
 
-@router.patch("/api/messages/{message_id}", responses=errors(403, 410))
+@router.patch("/api/messages/{message_id}", responses=errors(403, 410, 429))
 async def edit_message(svc: Svc, user: CurrentUser, message_id: str, body: MessageEdit) -> Message:
     return await message_edits.edit_message(svc, user, message_id, body.content)
 
