@@ -69,11 +69,25 @@ def test_alice_edits_her_message_in_place_and_bob_reads_its_history(
     expect(history).to_have_count(0)
     expect(edited).to_be_focused()
 
-    # Escape leaves the editor with nothing changed.
-    action(article(alice_log, "Meet at 7"), "Edit").click()
+    # By keyboard: the arrow keys reach the message, Tab its actions; Escape changes nothing.
+    keys = alice.page.keyboard
+    alice_log.focus()
+    keys.press("ArrowUp")
+    expect(article(alice_log, "Meet at 7")).to_be_focused()
+    for _ in range(4):  # (edited), Add reaction, Reply, Edit
+        keys.press("Tab")
+    expect(
+        article(alice_log, "Meet at 7").get_by_role("button", name="Edit", exact=True)
+    ).to_be_focused()
+    keys.press("Enter")
     alice.page.get_by_role("textbox", name="Edit message").fill("Meet at 8")
-    alice.page.keyboard.press("Escape")
-    expect(article(alice_log, "Meet at 7")).to_be_visible()
+    keys.press("Escape")
+    expect(
+        article(alice_log, "Meet at 7").get_by_role("button", name="Edit", exact=True)
+    ).to_be_focused()
+    keys.press("Tab")  # Delete, then out of the message: the composer's first control
+    keys.press("Tab")
+    expect(alice.page.get_by_role("button", name="Attach image")).to_be_focused()
     stored = alice.api("GET", f"/api/messages/{sent['id']}").json()
     assert stored["content"] == "Meet at 7"
     assert stored["edited_at"] is not None

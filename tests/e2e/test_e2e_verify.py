@@ -88,8 +88,8 @@ def test_verify_history_checks_every_entry_and_shows_where_a_tampered_row_breaks
     alice.page.keyboard.press("Escape")
     expect(alice.page.get_by_role("button", name="Verify history")).to_be_focused()
 
-    # Someone rewrites Bob's words in the chain's stored row: the second entry breaks.
-    tamper(server, "chain_entries", second["id"], "Agreed, 10 each")
+    # Someone rewrites Bob's words in his stored message: the chain breaks at its entry, the 2nd.
+    tamper(server, "messages", second["id"], "Agreed, 10 each")
     dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
     expect(dialog.get_by_text("✗ The history breaks at entry 2")).to_be_visible()
     expect(dialog.get_by_text("The 1 entry before it verified.")).to_be_visible()
@@ -97,15 +97,26 @@ def test_verify_history_checks_every_entry_and_shows_where_a_tampered_row_breaks
     dialog.get_by_role("button", name="Show the message").click()
     expect(dialog).to_have_count(0)
     expect(log.get_by_role("article").filter(has_text="Agreed, 100 each")).to_be_focused()
-    tamper(server, "chain_entries", second["id"], "Agreed, 100 each")
+    tamper(server, "messages", second["id"], "Agreed, 100 each")
 
-    # Or the message row people read: the chain holds, the message shown does not match it.
-    tamper(server, "messages", second["id"], "Agreed, 10 each")
+    # Or the text an edit stored: the break is at that edit, the 4th entry.
+    chain = alice.api("GET", f"/api/rooms/{room['id']}/chain").json()["entries"]
+    edit_entry = next(e for e in chain if e["kind"] == "edit")
+    tamper(server, "chain_entries", edit_entry["id"], "We pay 12 each")
+    dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
+    expect(dialog.get_by_text("✗ The history breaks at entry 4")).to_be_visible()
+    expect(dialog.get_by_text("The 3 entries before it verified.")).to_be_visible()
+    expect(dialog.get_by_text(edit_entry["id"])).to_be_visible()
+    alice.page.keyboard.press("Escape")
+    tamper(server, "chain_entries", edit_entry["id"], "We pay 120 each")
+
+    # Or the current text of the edited message: the chain holds, the message shown does not.
+    tamper(server, "messages", first["id"], "We pay 12 each")
     log = open_room(alice, room["id"])
     expect(log.get_by_text("Paid")).to_be_visible()
     dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
     expect(dialog.get_by_text("✗ A message shown here does not match the history")).to_be_visible()
-    expect(dialog.get_by_text(second["id"])).to_be_visible()
+    expect(dialog.get_by_text(first["id"])).to_be_visible()
 
 
 def test_the_plain_javascript_sha256_used_over_http_agrees_with_python(

@@ -14,6 +14,7 @@ import { typingText } from './typing.js';
 import { openRoomSettings } from './settings.js';
 import { loadRoster } from './roster.js';
 import { openVerify } from './verify.js';
+import { navigateLog } from './lognav.js';
 
 const PAGE = 50;
 const aiHint = (mode) =>
@@ -61,6 +62,7 @@ function buildView(room) {
     composer: createComposer(room.id, room.name),
   };
   log.append(v.top, v.msgs, v.pending, v.streams);
+  const navHint = navigateLog(log);
   log.addEventListener('scroll', onScroll);
   // Images change the height after they load: stay at the bottom if we were there.
   log.addEventListener('load', () => view && view.stick && scrollToBottom(), true);
@@ -69,7 +71,7 @@ function buildView(room) {
     'section',
     { class: 'chat', 'aria-label': room.name },
     v.head,
-    h('div', { class: 'log-wrap' }, log, v.jump),
+    h('div', { class: 'log-wrap' }, log, v.jump, navHint),
     v.typing,
     v.composer.el,
   );

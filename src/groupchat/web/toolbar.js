@@ -16,6 +16,7 @@ export function refocus(id, key) {
 function tool(name, label, key, run) {
   const btn = iconButton(name, label, run, 'icon-btn tool-btn');
   btn.dataset.key = key;
+  btn.tabIndex = -1; // reached from its message (lognav.js), not 4 tab stops per message
   return btn;
 }
 
