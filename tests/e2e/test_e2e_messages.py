@@ -53,6 +53,7 @@ def test_alice_edits_her_message_in_place_and_bob_reads_its_history(
 
     expect(article(bob_log, "Meet at 7")).to_be_visible()
     expect(bob_log.get_by_text("Meet at 6")).to_have_count(0)
+    expect(bob.page.get_by_role("link", name=re.compile("Edits"))).to_contain_text("Meet at 7")
     expect(alice.page.get_by_role("textbox", name="Edit message")).to_have_count(0)
     expect(action(article(alice_log, "Meet at 7"), "Edit")).to_be_focused()
     expect(action(article(bob_log, "Meet at 7"), "Edit")).to_have_count(0)  # not bob's

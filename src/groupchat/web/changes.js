@@ -1,4 +1,5 @@
 // Changes to stored messages (edits, deletions, reactions), from events or our own calls, applied to the store.
+import { loadPreview } from './actions.js';
 import { emit, removeMessage, replaceMessage, state } from './store.js';
 
 /** The reply excerpt the server would give: the first 140 characters of the current content. */
@@ -28,12 +29,16 @@ export function messageUpdated(message) {
   const ids = touchReplies(roomId, message.id, { excerpt: excerptOf(message.content) });
   if (known) ids.push(message.id);
   if (ids.length) emit('updated', { roomId, ids });
+  if (state.data.get(roomId).last?.id === message.id) emit('rooms'); // the room list shows its preview
 }
 
 /** A message was deleted (message_deleted, or our own DELETE). */
 export function messageDeleted(roomId, id) {
-  if (!state.data.has(roomId)) return;
+  const d = state.data.get(roomId);
+  if (!d) return;
+  const wasLast = d.last && d.last.id === id;
   if (removeMessage(roomId, id)) emit('removed', { roomId, id });
+  if (wasLast && !d.loaded) loadPreview(roomId); // the room list shows the message before it
   const ids = touchReplies(roomId, id, { excerpt: '', deleted: true });
   if (ids.length) emit('updated', { roomId, ids });
   emit('rooms');

@@ -109,11 +109,11 @@ export function noteLast(roomId, message) {
 /** Swap in a newer copy of a loaded message (edited, reacted to); returns it, or null when not loaded. */
 export function replaceMessage(roomId, message) {
   const d = roomData(roomId);
+  if (d.last && d.last.id === message.id) d.last = message; // the room list's preview, loaded or not
   const i = d.messages.findIndex((m) => m.id === message.id);
   if (i < 0) return null;
   d.messages[i] = message;
   d.byId.set(message.id, message);
-  if (d.last && d.last.id === message.id) d.last = message;
   return message;
 }
 
