@@ -16,6 +16,7 @@ from e2e.e2e_support import (
     Person,
     ServerProcess,
     add_member,
+    axe_problems,
     create_room,
     open_room,
     post_message,
@@ -94,6 +95,7 @@ def test_verify_history_checks_every_entry_and_shows_where_a_tampered_row_breaks
     expect(dialog.get_by_text("✗ The history breaks at entry 2")).to_be_visible()
     expect(dialog.get_by_text("The 1 entry before it verified.")).to_be_visible()
     expect(dialog.get_by_text(second["id"])).to_be_visible()
+    assert axe_problems(alice.page) == []
     dialog.get_by_role("button", name="Show the message").click()
     expect(dialog).to_have_count(0)
     expect(log.get_by_role("article").filter(has_text="Agreed, 100 each")).to_be_focused()
