@@ -4,9 +4,11 @@ points at the exact place where a row changed behind the server's back breaks it
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -135,3 +137,57 @@ def test_the_plain_javascript_sha256_used_over_http_agrees_with_python(
         texts,
     )
     assert got == [hashlib.sha256(t.encode()).hexdigest() for t in texts]
+
+
+def v1_message(
+    room_id: str, author_id: str, n: int, content: str, prev: str | None
+) -> dict[str, Any]:
+    """A message as a v1 server stored it, with its v1 hash (docs/hash-chain.md)."""
+    fields = {
+        "v": 1,
+        "id": f"01JX{n:022d}",  # sorts before any id made today
+        "room_id": room_id,
+        "author_type": "user",
+        "author_id": author_id,
+        "content": content,
+        "image_url": None,
+        "created_at": f"2026-11-26T05:0{n}:18.123Z",
+        "prev_hash": prev,
+    }
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return {**fields, "hash": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def test_v1_entries_verify_by_the_v1_rule_and_a_deleted_one_by_its_links(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice = person(server, "alice")
+    room = create_room(alice, "Since v1")
+    older = v1_message(room["id"], alice.user_id, 1, "From the v1 days", None)
+    newer = v1_message(room["id"], alice.user_id, 2, "Soon gone", older["hash"])
+    db = sqlite3.connect(server.data_dir / "chat.db")
+    with closing(db), db:  # as migration 0005 leaves a room a v1 server wrote
+        for m in (older, newer):
+            db.execute(
+                "INSERT INTO messages (id, room_id, author_type, author_id, content, content_html,"
+                " image_url, hash, prev_hash, created_at, chain_v) VALUES (?,?,?,?,?,?,?,?,?,?,1)",
+                (m["id"], m["room_id"], "user", m["author_id"], m["content"],
+                 f"<p>{m['content']}</p>", None, m["hash"], m["prev_hash"], m["created_at"]),
+            )  # fmt: skip
+        db.execute("UPDATE rooms SET head_hash = ? WHERE id = ?", (newer["hash"], room["id"]))
+    post_message(alice, room["id"], "Now in v2")
+    assert alice.api("DELETE", f"/api/messages/{newer['id']}").status_code == 204
+    log = open_room(alice, room["id"])
+    expect(log.get_by_text("Now in v2")).to_be_visible()
+
+    dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
+    expect(dialog.get_by_text("✓ 4 entries verified")).to_be_visible()
+    expect(
+        dialog.get_by_text("1 entry (messages from before version 2, since deleted)")
+    ).to_be_visible()
+
+    tamper(server, "messages", older["id"], "From the v1 days, edited by hand")
+    alice.page.keyboard.press("Escape")
+    dialog = verify(alice.page).get_by_role("dialog", name="Verify history")
+    expect(dialog.get_by_text("✗ The history breaks at entry 1")).to_be_visible()
+    expect(dialog.get_by_text("Its hash does not match its fields")).to_be_visible()

@@ -39,12 +39,18 @@ export function entryHash(entry) {
   return sha256Hex(canonical({ ...entry, v: 2 }, V2_KEYS));
 }
 
+/** A deleted v1 message: its v1 hash covered the erased text, so only its links can be checked. */
+export function linksOnly(entry) {
+  return entry.v === 1 && entry.content == null;
+}
+
 /**
  * Check one entry against the hash before it; returns null when sound, else why it is not
  * ('link', 'content' or 'hash').
  */
 export async function checkEntry(entry, prevHash) {
   if ((entry.prev_hash ?? null) !== prevHash) return 'link';
+  if (linksOnly(entry)) return null;
   if (entry.v !== 1 && entry.content != null && entry.salt != null) {
     if ((await sha256Hex(entry.salt + entry.content)) !== entry.content_sha256) return 'content';
   }
@@ -62,12 +68,14 @@ function note(latest, entry) {
 
 /**
  * Walk the chain page by page: `fetchPage(after)` resolves to {entries, has_more}. Calls
- * `progress(checked)` after each page. Resolves to {count, latest} or {count, broken: {entry, index, why}}.
+ * `progress(checked)` after each page. Resolves to {count, linked, latest} (linked: entries only
+ * their links could check) or {count, broken: {entry, index, why}}.
  */
 export async function verifyChain(fetchPage, progress = () => {}) {
   let prev = null;
   let after = null;
   let count = 0;
+  let linked = 0;
   const latest = new Map();
   for (;;) {
     const page = await fetchPage(after);
@@ -75,11 +83,12 @@ export async function verifyChain(fetchPage, progress = () => {}) {
       const why = await checkEntry(entry, prev);
       if (why) return { count, broken: { entry, index: count, why } };
       note(latest, entry);
+      if (linksOnly(entry)) linked += 1;
       prev = entry.hash;
       count += 1;
     }
     progress(count);
-    if (!page.has_more || !page.entries.length) return { count, latest };
+    if (!page.has_more || !page.entries.length) return { count, linked, latest };
     after = page.entries.at(-1).id;
   }
 }

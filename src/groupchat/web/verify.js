@@ -82,7 +82,14 @@ async function outcomeOf(roomId, status, dlg) {
   if (out.broken) return breakReport(roomId, out.broken, dlg);
   const bad = await firstMismatch(roomId, out.latest);
   if (bad) return mismatchReport(roomId, out.count, bad, dlg);
-  return [h('p', { class: 'verify-ok', text: `✓ ${entries(out.count)} verified` })];
+  const note = out.linked
+    ? `${entries(out.linked)} (messages from before version 2, since deleted) could be checked by their links only: ` +
+      'their hash covered the text, which is erased.'
+    : null;
+  return [
+    h('p', { class: 'verify-ok', text: `✓ ${entries(out.count)} verified` }),
+    note && h('p', { class: 'hint', text: note }),
+  ];
 }
 
 async function run(roomId, status, result, dlg) {
