@@ -268,8 +268,28 @@ async def stored_rows(server: Server, room_id: str) -> list[Any]:
 
 
 def chain_hash(message: Frame) -> str:
-    """A message's hash recomputed as docs/hash-chain.md says (independent of our code)."""
+    """A message's hash recomputed as docs/hash-chain.md says (independent of our code):
+    v2 for an unedited message stored since chain v2, v1 before."""
     author = message["author"]
+    if message["chain_v"] == 2:
+        reply = message["reply_to"]
+        salted = (message["salt"] + message["content"]).encode("utf-8")
+        entry = {
+            "v": 2,
+            "id": message["id"],
+            "room_id": message["room_id"],
+            "kind": "message",
+            "author_type": message["author_type"],
+            "author_id": author["id"] if author is not None else None,
+            "target_id": None,
+            "reply_to": reply["id"] if reply is not None else None,
+            "image_url": message["image_url"],
+            "content_sha256": hashlib.sha256(salted).hexdigest(),
+            "created_at": message["created_at"],
+            "prev_hash": message["prev_hash"],
+        }
+        text = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
     fields = {
         "v": 1,
         "id": message["id"],

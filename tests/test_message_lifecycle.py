@@ -237,7 +237,8 @@ async def test_a_deleted_message_is_gone_everywhere_and_erased_from_storage(
                 )
             )
         ).all()
-        assert len(entries) == 3 and all(e == (None, None) for e in entries)
+        assert len(entries) == 2 and all(e == (None, None) for e in entries)  # edit, delete
+        assert (row.first_content, row.first_salt) == (None, None)
         reactions = await conn.execute(
             sa.select(sa.func.count()).select_from(tables.message_reactions)
         )

@@ -71,18 +71,19 @@ def entry_hash(
     prev_hash: str | None,
 ) -> str:
     """Lowercase hex SHA-256 of a v2 entry's canonical JSON."""
-    fields = {
-        "v": 2,
-        "id": entry_id,
-        "room_id": room_id,
-        "kind": kind,
-        "author_type": author_type,
+    fields = {  # already in sorted key order: json.dumps need not sort (once per post)
         "author_id": author_id,
-        "target_id": target_id,
-        "reply_to": reply_to,
-        "image_url": image_url,
+        "author_type": author_type,
         "content_sha256": content_sha256,
         "created_at": created_at,
+        "id": entry_id,
+        "image_url": image_url,
+        "kind": kind,
         "prev_hash": prev_hash,
+        "reply_to": reply_to,
+        "room_id": room_id,
+        "target_id": target_id,
+        "v": 2,
     }
-    return hashlib.sha256(_canonical(fields)).hexdigest()
+    text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()

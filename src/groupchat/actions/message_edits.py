@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import events
 from groupchat.actions.access import visible_room
-from groupchat.actions.messages import check_text, find_mentions
+from groupchat.actions.messages import check_text, find_mentions, take_posting_budget
 from groupchat.errors import ROOM_NOT_FOUND, Forbidden, Gone, NotFound
 from groupchat.ids import parse_ts, utc_now
 from groupchat.realtime.bus import Event
@@ -60,6 +60,7 @@ async def history(svc: Services, user: User, message_id: str) -> MessageHistory:
 
 async def edit_message(svc: Services, user: User, message_id: str, content: str) -> Message:
     """The author's new text, as an edit entry; broadcast as `message_updated`."""
+    take_posting_budget(svc, user)  # each edit is a chain entry: no flooding the chain
     async with svc.db.read() as conn:
         message, room = await readable(conn, user, message_id)
         if message.author_type != "user" or message.author is None or message.author.id != user.id:

@@ -54,7 +54,7 @@ async def send_message(
 ) -> Message:
     """Store a member's message, broadcast it, then let the AI decide whether to answer."""
     content = _check_content(svc, content, image_url)
-    _take_posting_budget(svc, user)
+    take_posting_budget(svc, user)
     if not room_store.storable(room_id):
         raise NotFound(ROOM_NOT_FOUND)
     reply, mentions = await _reply_and_mentions(svc, room_id, content, reply_to)
@@ -151,7 +151,7 @@ async def find_mentions(conn: AsyncConnection, room_id: str, content: str) -> tu
     return tuple(mention_rules.resolve(content, members))
 
 
-def _take_posting_budget(svc: Services, user: User) -> None:
+def take_posting_budget(svc: Services, user: User) -> None:
     """One post from the user's budget, REST and WebSocket together (API.md "Posting rate")."""
     if svc.posting is None:
         return

@@ -81,17 +81,22 @@ messages = sa.Table(
     sa.Column("ai_meta", sa.JSON),
     sa.Index(None, "room_id", "id"),
     sa.Index(None, "image_url"),  # migration 0004: which images a room alone shows
-    # v2 message lifecycle (migration 0005); `hash`/`prev_hash` are those of its chain entry
+    # v2 message lifecycle (migration 0005). A message row is also its chain entry (`hash`,
+    # `prev_hash`): `content_sha256` is that entry's, and once the message is edited
+    # `first_content`/`first_salt` keep the text and salt the entry covers.
     sa.Column("chain_v", sa.Integer, nullable=False, server_default="1"),
-    sa.Column("salt", sa.String(32)),  # of the current version's entry; null for v1 and deleted
+    sa.Column("salt", sa.String(32)),  # of the current version; null for v1 and deleted
+    sa.Column("content_sha256", sa.String(64)),
+    sa.Column("first_content", sa.Text),
+    sa.Column("first_salt", sa.String(32)),
     sa.Column("reply_to", ID),
     sa.Column("mentions", sa.JSON),  # ids of the members the content mentions
     sa.Column("edited_at", TS),
-    sa.Column("deleted_at", TS),  # content, html and salt erased; the row stays for the chain
+    sa.Column("deleted_at", TS),  # texts and salts erased; the row stays for the chain
 )
 
-# the rooms' hash chains (migration 0005): one entry per message, edit and deletion; v1
-# messages were copied in as v1 entries. No foreign key on author_id: it is hashed.
+# the rooms' edit and delete chain entries (migration 0005); message entries are the messages
+# rows. No foreign key on author_id: it is hashed.
 chain_entries = sa.Table(
     "chain_entries",
     metadata,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import hashchain
-from groupchat.db.tables import chain_entries
+from groupchat.db.tables import chain_entries, messages
 from groupchat.schemas import ChainEntry
 
 Kind = Literal["message", "edit", "delete"]
@@ -53,7 +53,8 @@ class Entry:
     prev_hash: str | None
 
     def row(self) -> tuple[Any, ...]:
-        return astuple(self)
+        # not dataclasses.astuple: it deep-copies every value (this runs once per post)
+        return tuple(getattr(self, name) for name in ENTRY_COLUMNS)
 
 
 def make_entry(
@@ -100,29 +101,47 @@ async def insert_entry(conn: AsyncConnection, entry: Entry) -> None:
     )
 
 
+def _message_entries() -> sa.Select[Any]:
+    """Messages as their own chain entries: the text and salt their entry covers (the first
+    version's, once edited), none once deleted; v1 messages have no salt."""
+    m = messages.c
+    alive = m.deleted_at.is_(None)
+    return sa.select(
+        m.id, m.room_id, m.chain_v.label("v"), sa.literal("message").label("kind"),
+        m.author_type, m.author_id, sa.null().label("target_id"), m.reply_to, m.image_url,
+        sa.case((alive, sa.func.coalesce(m.first_content, m.content))).label("content"),
+        sa.case((m.chain_v == 2, sa.func.coalesce(m.first_salt, m.salt))).label("salt"),
+        m.content_sha256, m.created_at, m.hash, m.prev_hash,
+    )  # fmt: skip
+
+
 async def page(
     conn: AsyncConnection, room_id: str, *, after: str | None, limit: int
 ) -> tuple[list[ChainEntry], bool]:
     """Entries of a room in chain order from the oldest (or the first after `after`)."""
-    query = chain_entries.select().where(chain_entries.c.room_id == room_id)
-    if after is not None:
-        query = query.where(chain_entries.c.id > after)
-    rows = (await conn.execute(query.order_by(chain_entries.c.id).limit(limit + 1))).all()
+    parts = []
+    for query, table in ((_message_entries(), messages), (chain_entries.select(), chain_entries)):
+        query = query.where(table.c.room_id == room_id)
+        parts.append(query if after is None else query.where(table.c.id > after))
+    both = sa.union_all(*parts).subquery()
+    query = sa.select(both).order_by(both.c.id).limit(limit + 1)
+    rows = (await conn.execute(query)).all()
     entries = [ChainEntry.model_validate(row, from_attributes=True) for row in rows[:limit]]
     return entries, len(rows) > limit
 
 
 async def versions(conn: AsyncConnection, message_id: str) -> list[tuple[str, str]]:
-    """(content, created_at) of a message's entry and its edits, oldest first."""
-    query = (
+    """(content, created_at) of a message's first version and of its edits, oldest first."""
+    m = messages.c
+    first = sa.select(sa.func.coalesce(m.first_content, m.content), m.created_at)
+    found = list((await conn.execute(first.where(m.id == message_id))).all())
+    edits = (
         sa.select(chain_entries.c.content, chain_entries.c.created_at)
-        .where(
-            sa.or_(chain_entries.c.id == message_id, chain_entries.c.target_id == message_id),
-            chain_entries.c.kind != "delete",
-        )
+        .where(chain_entries.c.target_id == message_id, chain_entries.c.kind == "edit")
         .order_by(chain_entries.c.id)
     )
-    return [(row.content or "", row.created_at) for row in await conn.execute(query)]
+    found += list((await conn.execute(edits)).all())
+    return [(content or "", at) for content, at in found]
 
 
 async def delete_room_entries(conn: AsyncConnection, room_id: str) -> None:

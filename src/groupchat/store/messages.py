@@ -177,19 +177,24 @@ async def edit(
 ) -> None:
     """The message's current version (its edit entry is written by the caller)."""
     values = {"content": content, "content_html": content_html, "edited_at": edited_at}
+    first = {  # the first edit keeps what the message's own entry covers (SET reads old values)
+        "first_content": sa.func.coalesce(messages.c.first_content, messages.c.content),
+        "first_salt": sa.func.coalesce(messages.c.first_salt, messages.c.salt),
+    }
     query = messages.update().where(messages.c.id == message_id)
-    await conn.execute(query.values(**values, salt=salt, mentions=list(mentions) or None))
+    await conn.execute(query.values(**first, **values, salt=salt, mentions=list(mentions) or None))
 
 
 async def erase(conn: AsyncConnection, message_id: str, deleted_at: str) -> None:
     """Erase a deleted message's text, salt, edit history and reactions; its entries stay."""
     erased = {"content": "", "content_html": "", "salt": None, "mentions": None}
+    erased |= {"first_content": None, "first_salt": None}
     await conn.execute(
         messages.update().where(messages.c.id == message_id).values(**erased, deleted_at=deleted_at)
     )
     await conn.execute(
         chain_entries.update()
-        .where(sa.or_(chain_entries.c.id == message_id, chain_entries.c.target_id == message_id))
+        .where(chain_entries.c.target_id == message_id)
         .values(content=None, salt=None)
     )
     await conn.execute(

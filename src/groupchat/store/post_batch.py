@@ -20,7 +20,7 @@ from groupchat.schemas import AiMeta, AuthorType, Message, ReplyRef, Role, Room,
 from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
-from groupchat.store.chain import ENTRY_COLUMNS, Entry, Kind
+from groupchat.store.chain import Entry, Kind
 
 COLUMNS = (
     "id",
@@ -38,6 +38,7 @@ COLUMNS = (
     "salt",
     "reply_to",
     "mentions",
+    "content_sha256",
 )
 
 
@@ -84,7 +85,7 @@ class Linked:
     rows: list[tuple[Any, ...]]  # new messages
     moves: list[tuple[str, str | None, str]]  # (room_id, old head, new head)
     results: list[Posted]
-    entries: list[tuple[Any, ...]] = field(default_factory=list)  # every new chain entry
+    entries: list[tuple[Any, ...]] = field(default_factory=list)  # edit and delete entries
     edits: list[tuple[Any, ...]] = field(default_factory=list)  # see EDIT_PARAMS
     deletes: list[tuple[str, str]] = field(default_factory=list)  # (deleted_at, message id)
 
@@ -112,8 +113,9 @@ def link(
             linked.results.append(Posted(None, room))
             continue
         prev_hash, floor = heads[post.room_id]
-        message = _apply(post, _entry(post, prev_hash, new_id(after=floor)), linked, targets)
-        heads[post.room_id] = (linked.entries[-1][ENTRY_COLUMNS.index("hash")], None)
+        entry = _entry(post, prev_hash, new_id(after=floor))
+        message = _apply(post, entry, linked, targets)
+        heads[post.room_id] = (entry.hash, None)  # our own later ids already sort after it
         linked.results.append(Posted(message, room))
     linked.moves = [
         (room_id, rooms[room_id]["head_hash"], head)
@@ -151,12 +153,14 @@ def _entry(post: NewPost, prev_hash: str | None, entry_id: str) -> Entry:
 
 
 def _apply(post: NewPost, entry: Entry, linked: Linked, targets: dict[str, str]) -> Message:
-    """Queue the writes of one entry; the message as it is once they are committed."""
-    linked.entries.append(entry.row())
+    """Queue the writes of one entry; the message as it is once they are committed.
+
+    A message entry is the message's own row; edits and deletions are chain_entries rows."""
     if post.kind == "message":
         message = _message(post, entry)
-        linked.rows.append(_row(post, message))
+        linked.rows.append(_row(post, message, entry.content_sha256))
         return message
+    linked.entries.append(entry.row())
     assert post.target is not None
     if post.kind == "delete":
         del targets[post.target.id]
@@ -209,7 +213,7 @@ def _message(post: NewPost, entry: Entry) -> Message:
     )
 
 
-def _row(post: NewPost, message: Message) -> tuple[Any, ...]:
+def _row(post: NewPost, message: Message, digest: str | None) -> tuple[Any, ...]:
     return (
         message.id,
         message.room_id,
@@ -226,6 +230,7 @@ def _row(post: NewPost, message: Message) -> tuple[Any, ...]:
         message.salt,
         message.reply_to.id if message.reply_to is not None else None,
         _json(message.mentions),
+        digest,
     )
 
 
@@ -241,32 +246,35 @@ def _pairs(posts: Iterable[NewPost]) -> tuple[list[str], list[str]]:
 
 
 # The writes every backend makes for a linked batch, besides inserting messages and entries.
-_EDIT = (  # parameters: content, content_html, edited_at, salt, mentions, id
-    "UPDATE messages SET content = {0}, content_html = {1}, edited_at = {2}, salt = {3},"
-    " mentions = {4} WHERE id = {5}"
+_EDIT = (  # parameters: content, content_html, edited_at, salt, mentions, id. The first edit
+    # keeps the text and salt the message's own entry covers (SET reads the old values).
+    "UPDATE messages SET first_content = COALESCE(first_content, content),"
+    " first_salt = COALESCE(first_salt, salt), content = {0}, content_html = {1},"
+    " edited_at = {2}, salt = {3}, mentions = {4} WHERE id = {5}"
 )
 _ERASE = (  # a deletion erases the text everywhere it is stored, and the reactions
-    "UPDATE messages SET content = '', content_html = '', salt = NULL, mentions = NULL,"
-    " deleted_at = {0} WHERE id = {1}",
-    "UPDATE chain_entries SET content = NULL, salt = NULL WHERE id = {0} OR target_id = {0}",
+    "UPDATE messages SET content = '', content_html = '', salt = NULL, first_content = NULL,"
+    " first_salt = NULL, mentions = NULL, deleted_at = {0} WHERE id = {1}",
+    "UPDATE chain_entries SET content = NULL, salt = NULL WHERE target_id = {0}",
     "DELETE FROM message_reactions WHERE message_id = {0}",
 )
 _ALIVE = "SELECT id, room_id FROM messages WHERE id IN ({}) AND deleted_at IS NULL"
 
 # --- SQLite, through the standard sqlite3 module (the writer thread's connection)
 
-_SQLITE_ROOMS = (
-    "SELECT r.*, e.id AS head_id,"
+_SQLITE_ROOMS = (  # the head is a message, or an edit or delete entry
+    "SELECT r.*, coalesce(m.id, e.id) AS head_id,"
     " (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
-    " FROM rooms r LEFT JOIN chain_entries e ON e.hash = r.head_hash WHERE r.id IN ({})"
+    " FROM rooms r LEFT JOIN messages m ON m.hash = r.head_hash"
+    " LEFT JOIN chain_entries e ON e.hash = r.head_hash WHERE r.id IN ({})"
 )
 _SQLITE_ROLES = (
     "SELECT room_id, user_id, role FROM room_members WHERE room_id IN ({}) AND user_id IN ({})"
 )
 _SQLITE_INSERT = (
     "INSERT INTO messages (id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions,"
+    " content_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _ENTRY_INSERT = (
     "INSERT INTO chain_entries (id, room_id, v, kind, author_type, author_id, target_id,"
@@ -274,7 +282,7 @@ _ENTRY_INSERT = (
 )
 _SQLITE_ENTRY = _ENTRY_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SQLITE_EDIT = _EDIT.format(*"??????")
-_SQLITE_ERASE = (_ERASE[0].format("?", "?"), _ERASE[1].format("?1"), _ERASE[2].format("?"))
+_SQLITE_ERASE = (_ERASE[0].format("?", "?"), _ERASE[1].format("?"), _ERASE[2].format("?"))
 _SQLITE_MOVE = "UPDATE rooms SET head_hash = ? WHERE id = ? AND head_hash IS ?"
 
 
@@ -297,8 +305,9 @@ def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Pos
             sql = _ALIVE.format(", ".join("?" * len(target_ids)))
             alive = dict(conn.execute(sql, target_ids).fetchall())
         linked = link(posts, rooms, roles, alive)
-        conn.executemany(_SQLITE_ENTRY, linked.entries)
         conn.executemany(_SQLITE_INSERT, linked.rows)
+        if linked.entries:
+            conn.executemany(_SQLITE_ENTRY, linked.entries)
         _sqlite_changes(conn, linked)
         moved = conn.executemany(_SQLITE_MOVE, [(new, rid, old) for rid, old, new in linked.moves])
         if moved.rowcount != len(linked.moves):
@@ -329,7 +338,10 @@ _PG_ROOMS = (
     "SELECT r.*, (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
     " FROM rooms r WHERE r.id = ANY($1::varchar[]) ORDER BY r.id FOR NO KEY UPDATE"
 )
-_PG_HEAD_IDS = "SELECT hash, id FROM chain_entries WHERE hash = ANY($1::varchar[])"
+_PG_HEAD_IDS = (
+    "SELECT hash, id FROM messages WHERE hash = ANY($1::varchar[])"
+    " UNION ALL SELECT hash, id FROM chain_entries WHERE hash = ANY($1::varchar[])"
+)
 _PG_ROLES = (
     "SELECT room_id, user_id, role FROM room_members"
     " WHERE room_id = ANY($1::varchar[]) AND user_id = ANY($2::varchar[]) FOR KEY SHARE"
@@ -337,15 +349,16 @@ _PG_ROLES = (
 _PG_ALIVE = "SELECT id, room_id FROM messages WHERE id = ANY($1::varchar[]) AND deleted_at IS NULL"
 _PG_INSERT = (  # one statement for the whole batch: a column of values per parameter
     "INSERT INTO messages (id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
+    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions,"
+    " content_sha256)"
     " SELECT id, room_id, author_type, author_id, content, content_html,"
     " image_url, hash, prev_hash, created_at, ai_meta::json, chain_v, salt, reply_to,"
-    " mentions::json"
+    " mentions::json, content_sha256"
     " FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[],"
     " $6::text[], $7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[], $11::text[],"
-    " $12::int[], $13::varchar[], $14::varchar[], $15::text[])"
-    " AS t(id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
+    " $12::int[], $13::varchar[], $14::varchar[], $15::text[], $16::varchar[])"
+    " AS t(id, room_id, author_type, author_id, content, content_html, image_url, hash,"
+    " prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions, content_sha256)"
 )
 _PG_ENTRY = _ENTRY_INSERT + (  # noqa: S608 - constant text, no input
     " SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::int[], $4::varchar[],"
@@ -366,7 +379,7 @@ def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
-    """Store a batch in one transaction: six statements for posts, whatever the batch's size."""
+    """Store a batch in one transaction: five statements for posts, whatever the batch's size."""
     room_ids, member_ids = _pairs(posts)
     target_ids = _target_ids(posts)
     async with conn.transaction():
@@ -381,10 +394,10 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
             roles = {(row["room_id"], row["user_id"]): row["role"] for row in found}
         alive = dict(await conn.fetch(_PG_ALIVE, target_ids)) if target_ids else {}
         linked = link(posts, rooms, roles, alive)
-        if linked.entries:
-            await conn.execute(_PG_ENTRY, *_columns(linked.entries))
         if linked.rows:
             await conn.execute(_PG_INSERT, *_columns(linked.rows))
+        if linked.entries:
+            await conn.execute(_PG_ENTRY, *_columns(linked.entries))
         if linked.edits:
             await conn.executemany(_PG_EDIT, linked.edits)
         if linked.deletes:
@@ -414,13 +427,14 @@ async def append_one(conn: AsyncConnection, post: NewPost) -> Message:
     for _ in range(20):
         head, floor = await room_store.get_head_and_id(conn, post.room_id)
         linked = Linked([], [], [])
-        message = _apply(post, _entry(post, head, new_id(after=floor)), linked, dict(alive))
-        new_head = linked.entries[0][ENTRY_COLUMNS.index("hash")]
-        if await room_store.move_head(conn, post.room_id, head, new_head):
+        entry = _entry(post, head, new_id(after=floor))
+        message = _apply(post, entry, linked, dict(alive))
+        if await room_store.move_head(conn, post.room_id, head, entry.hash):
             break
     else:  # pragma: no cover - only under extreme multi-process contention
         raise HeadMoved
-    await chain_store.insert_entry(conn, Entry(*linked.entries[0]))
+    if linked.entries:
+        await chain_store.insert_entry(conn, entry)
     if linked.rows:
         values = dict(zip(COLUMNS, linked.rows[0], strict=True))
         values.update(ai_meta=post.ai_meta, mentions=list(post.mentions) or None)

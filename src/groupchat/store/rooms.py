@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from groupchat.db.tables import chain_entries, room_members, rooms, users
+from groupchat.db.tables import chain_entries, messages, room_members, rooms, users
 from groupchat.schemas import Member, Role, Room
 from groupchat.store.users import PUBLIC_COLUMNS, to_public
 
@@ -166,10 +166,16 @@ async def get_head(conn: AsyncConnection, room_id: str) -> str | None:
 
 
 async def get_head_and_id(conn: AsyncConnection, room_id: str) -> tuple[str | None, str | None]:
-    """The chain head's hash and its entry's id (new ids must sort after it), or Nones."""
+    """The chain head's hash and its entry's id (new ids must sort after it), or Nones.
+
+    The head is a message, or an edit or delete entry."""
     query = (
-        sa.select(rooms.c.head_hash, chain_entries.c.id)
-        .select_from(rooms.outerjoin(chain_entries, chain_entries.c.hash == rooms.c.head_hash))
+        sa.select(rooms.c.head_hash, sa.func.coalesce(messages.c.id, chain_entries.c.id))
+        .select_from(
+            rooms.outerjoin(messages, messages.c.hash == rooms.c.head_hash).outerjoin(
+                chain_entries, chain_entries.c.hash == rooms.c.head_hash
+            )
+        )
         .where(rooms.c.id == room_id)
     )
     row = (await conn.execute(query)).first()

@@ -16,19 +16,15 @@ depends_on = None
 ID = sa.String(length=26)
 TS = sa.String(length=24)
 
-# Every stored (v1) message becomes its room's v1 chain entry, hash and link unchanged.
-COPY_V1 = (
-    "INSERT INTO chain_entries (id, room_id, v, kind, author_type, author_id, target_id,"
-    " reply_to, image_url, content, salt, content_sha256, created_at, hash, prev_hash)"
-    " SELECT id, room_id, 1, 'message', author_type, author_id, NULL, NULL, image_url,"
-    " content, NULL, NULL, created_at, hash, prev_hash FROM messages"
-)
-
 
 def upgrade() -> None:
+    # v1 messages stay as they are: chain_v 1, their v1 hashes untouched (never rewritten)
     with op.batch_alter_table("messages") as batch:
         batch.add_column(sa.Column("chain_v", sa.Integer(), server_default="1", nullable=False))
         batch.add_column(sa.Column("salt", sa.String(length=32), nullable=True))
+        batch.add_column(sa.Column("content_sha256", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("first_content", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("first_salt", sa.String(length=32), nullable=True))
         batch.add_column(sa.Column("reply_to", ID, nullable=True))
         batch.add_column(sa.Column("mentions", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("edited_at", TS, nullable=True))
@@ -88,4 +84,3 @@ def upgrade() -> None:
             name=op.f("uq_message_reactions_message_id_emoji_user_id"),
         ),
     )
-    op.execute(COPY_V1)
