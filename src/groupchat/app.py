@@ -140,7 +140,7 @@ async def start_services(settings: Settings) -> Services:
 
 def _ordered(hub: Hub, bus: RedisBus) -> Callable[[Event], None]:
     """Several processes: frames reach the hub in chain order; sockets resync after an outage."""
-    orderer = Orderer(hub.deliver, hub.has_room)
+    orderer = Orderer(hub.deliver, hub.has_room, lambda: bus.down)
     bus.on_resync = lambda: orderer.resync(hub.room_ids())
     return orderer.on_event
 

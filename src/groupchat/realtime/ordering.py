@@ -5,8 +5,9 @@ by two processes can arrive over Redis in the opposite order. A `new_message` na
 predecessor (`prev_hash`): the orderer keeps, per room with sockets here, the hash of the last
 message it delivered and holds back a message whose predecessor has not arrived yet, with
 every room frame behind it, for at most REORDER_WAIT seconds. If the predecessor never comes
-(its process died between commit and publish, or Redis dropped it), what waits is delivered in
-chain order and the room's sockets are told to `resync` (they catch up with `after=`).
+(its process died between commit and publish, or Redis dropped it), what links up is delivered,
+the rest is dropped, and the room's sockets are told to `resync`: they fetch it with `after=`,
+in order.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 REORDER_WAIT = 0.5  # seconds a frame may wait for its predecessor
 FIRST_WAIT = 0.1  # the first frame of a room here: gather what races with it
 UNLINKED_ENTRIES = ("message_updated", "message_deleted")  # chain entries, when `chain` is unset
+DEGRADED_WAIT = 0.2  # seconds: while the bus is down, resyncs of a room are this far apart
 START = ""  # the head before a room's first message (and after a clear)
 
 
@@ -50,10 +52,17 @@ def _link(event: Event) -> tuple[str, str] | None:
 class Orderer:
     """Sits between the bus and the hub (only with REDIS_URL: one process publishes in order)."""
 
-    def __init__(self, deliver: Handler, has_sockets: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        deliver: Handler,
+        has_sockets: Callable[[str], bool],
+        degraded: Callable[[], bool] = lambda: False,
+    ) -> None:
         self._deliver = deliver
         self._has_sockets = has_sockets
+        self._degraded = degraded  # the bus is down: this process sees only its own events
         self._rooms: dict[str, _Room] = {}
+        self._to_resync: set[str] = set()
 
     def on_event(self, event: Event) -> None:
         room_id = event.room_id
@@ -67,8 +76,27 @@ class Orderer:
             self._deliver(event)
             return
         room = self._rooms.setdefault(room_id, _Room())
+        if self._degraded() and room.head is None and self._chained(event):
+            self._resync_soon(room_id)  # nothing to check it against, and a gap would not heal
+            return
         room.waiting.append(event)
         self._drain(room_id, room)
+
+    @staticmethod
+    def _chained(event: Event) -> bool:
+        return _link(event) is not None or event.frame.get("type") in UNLINKED_ENTRIES
+
+    def _resync_soon(self, room_id: str) -> None:
+        """While the bus is down and a room's head is unknown (after a gap), its chain frames
+        become one `resync` per DEGRADED_WAIT: its sockets fetch them, in order, from the
+        database. With the head known, frames that link up are still delivered live."""
+        if not self._to_resync:
+            asyncio.get_running_loop().call_later(DEGRADED_WAIT, self._resync_now)
+        self._to_resync.add(room_id)
+
+    def _resync_now(self) -> None:
+        rooms, self._to_resync = sorted(self._to_resync), set()
+        self.resync(rooms)
 
     def resync(self, room_ids: list[str]) -> None:
         """After a bus outage: these rooms' sockets catch up, and their heads are relearnt."""
@@ -126,19 +154,22 @@ class Orderer:
             self._deliver(Event(frame=resync_frame(room_id), room_id=room_id))
 
     def _flush(self, room_id: str, room: _Room) -> bool:
-        """Deliver everything waiting in chain order; True when a predecessor is missing."""
+        """Deliver what waits in chain order up to a missing predecessor; True when one is
+        missing: the entries after it are dropped (the sockets resync and fetch them in order,
+        rather than see them out of order) and the head is relearnt."""
         if room.timer is not None:
             room.timer.cancel()
             room.timer = None
         waiting, room.waiting = _chain_order(room.waiting), []
-        hashes = {link[1] for link in map(_link, waiting) if link is not None}
-        starts = [
-            link[0] for link in map(_link, waiting) if link is not None and link[0] not in hashes
-        ]
-        known = room.head is not None
-        gap = len(starts) > 1 or (known and bool(starts) and starts[0] != room.head)
+        gap = False
         for event in waiting:
+            link = _link(event)
+            if link is not None and (gap or (room.head is not None and link[0] != room.head)):
+                gap = True
+                continue
             self._emit(room, event)
+        if gap:
+            room.head = None
         return gap
 
 
