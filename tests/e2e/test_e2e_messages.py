@@ -264,9 +264,19 @@ def test_edits_deletions_and_reactions_made_while_offline_show_after_reconnectin
     bob.api("PATCH", f"/api/messages/{typo['id']}", json={"content": "The plan"})
     bob.api("DELETE", f"/api/messages/{oops['id']}")
     bob.api("PUT", f"/api/messages/{good['id']}/reactions/👍")
+    action(article(log, "See you at 8"), "Reply").click()
+    alice.page.get_by_role("textbox", name="Message").fill("I'll be there")
+    alice.page.keyboard.press("Enter")
+    waiting = article(log, "Waiting for connection…")
+    expect(
+        waiting.get_by_role("button", name=re.compile("^Reply to Bob: See you at 8"))
+    ).to_be_visible()
     offline = False
 
     expect(banner).to_have_count(0)
     expect(article(log, "The plan").get_by_role("button", name="(edited)")).to_be_visible()
     expect(article(log, "wrong room, sorry")).to_have_count(0)
     expect(article(log, "See you at 8").get_by_role("button", name="👍 1")).to_be_visible()
+    expect(waiting).to_have_count(0)
+    sent = alice.api("GET", f"/api/rooms/{room['id']}/messages?limit=1").json()["messages"][0]
+    assert (sent["content"], sent["reply_to"]["id"]) == ("I'll be there", good["id"])

@@ -106,7 +106,7 @@ export function createComposer(roomId, roomName) {
     input.value = '';
     grow();
     typing.stop();
-    sendMessage(roomId, content, f, reply.id());
+    sendMessage(roomId, content, f, reply.target());
     endReply();
   }
 

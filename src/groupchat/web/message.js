@@ -226,7 +226,15 @@ export function renderPending(p, { onRetry, onDiscard }) {
       'article',
       { class: `msg mine pending${p.status === 'failed' ? ' failed' : ''}` },
       gutter(me, null, false),
-      h('div', { class: 'msg-main' }, header(nameOf(me), p.created_at), body, image, foot),
+      h(
+        'div',
+        { class: 'msg-main' },
+        header(nameOf(me), p.created_at),
+        replyQuote({ room_id: p.room_id, reply_to: p.reply }),
+        body,
+        image,
+        foot,
+      ),
     ),
   );
   return row;

@@ -2,20 +2,27 @@
 import { uploadFile } from './api.js';
 import { randomId } from './dom.js';
 import { socket } from './socket.js';
+import { excerptOf } from './changes.js';
 import { state, emit, roomData } from './store.js';
+
+function replyRef(m) {
+  const { id, author_type, author } = m;
+  return { id, author_type, author, excerpt: excerptOf(m.content), deleted: false };
+}
 
 function changed(roomId) {
   emit('pending', { roomId });
 }
 
-/** Queue a message (optional image file, optional id of the message it replies to); it appears immediately. */
+/** Queue a message (optional image file, optional message it replies to); it appears immediately. */
 export async function sendMessage(roomId, content, file, replyTo = null) {
   const p = {
     client_id: randomId(),
     room_id: roomId,
     content,
     image_url: null,
-    reply_to: replyTo,
+    reply_to: replyTo ? replyTo.id : null,
+    reply: replyTo ? replyRef(replyTo) : null, // the quote shown while it is on its way
     file: file || null,
     preview: file ? URL.createObjectURL(file) : null,
     status: 'sending',

@@ -36,7 +36,7 @@ export function startReply(m) {
 }
 
 /**
- * The bar above the composer while replying: {el, set(message), clear(), id()}; `onCancel` runs
+ * The bar above the composer while replying: {el, set(message), clear(), id(), target()}; `onCancel` runs
  * when its close button is used.
  */
 export function replyBar(onCancel) {
@@ -59,5 +59,5 @@ export function replyBar(onCancel) {
     el.hidden = true;
     text.replaceChildren();
   }
-  return { el, set, clear, textId: text.id, id: () => (target ? target.id : null) };
+  return { el, set, clear, textId: text.id, id: () => (target ? target.id : null), target: () => target };
 }
