@@ -81,7 +81,12 @@ def test_alice_edits_her_message_in_place_and_bob_reads_its_history(
         article(alice_log, "Meet at 7").get_by_role("button", name="Edit", exact=True)
     ).to_be_focused()
     keys.press("Enter")
-    alice.page.get_by_role("textbox", name="Edit message").fill("Meet at 8")
+    editor = alice.page.get_by_role("textbox", name="Edit message")
+    editor.fill("Meet at 8")
+    bob.api("PUT", f"/api/messages/{sent['id']}/reactions/👌")  # does not disturb the editor
+    expect(alice_log.get_by_role("button", name="👌 1")).to_be_visible()
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("Meet at 8")
     keys.press("Escape")
     expect(
         article(alice_log, "Meet at 7").get_by_role("button", name="Edit", exact=True)

@@ -73,5 +73,5 @@ export function reactionChanged(roomId, messageId, emoji, userId, added) {
   r.user_ids = added ? [...r.user_ids, userId] : r.user_ids.filter((u) => u !== userId);
   r.count = r.user_ids.length;
   replaceMessage(roomId, { ...m, reactions: reactions.filter((x) => x.count > 0) });
-  emit('updated', { roomId, ids: [messageId] });
+  emit('updated', { roomId, ids: [messageId], part: 'reactions' });
 }

@@ -6,7 +6,7 @@ import { acceptDrops, createComposer } from './composer.js';
 import { syncRoom } from './events.js';
 import { showRoomPreview } from './invite.js';
 import { discard, retry } from './outbox.js';
-import { renderMessage, renderPending, renderStream, renderNote, refusalNote } from './message.js';
+import { renderMessage, renderPending, renderStream, renderNote, refusalNote, updateReactions } from './message.js';
 import { navigate } from './router.js';
 import { socket } from './socket.js';
 import { state, on, roomData, addMessages, markRead } from './store.js';
@@ -281,8 +281,11 @@ async function jumpTo(roomId, id) {
   setTimeout(() => target.classList.remove('flash'), 2000);
 }
 
-on('updated', ({ roomId, ids }) => {
-  if (view && view.roomId === roomId) ids.forEach(rerender);
+on('updated', ({ roomId, ids, part }) => {
+  if (!view || view.roomId !== roomId) return;
+  if (part !== 'reactions') return ids.forEach(rerender);
+  const d = roomData(roomId);
+  for (const id of ids) if (rowOf(id) && d.byId.has(id)) updateReactions(rowOf(id), d.byId.get(id));
 });
 on('removed', ({ roomId, id }) => {
   if (!view || view.roomId !== roomId) return;

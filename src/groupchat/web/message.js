@@ -188,7 +188,7 @@ export function renderMessage(m) {
         isAi ? aiTools(m) : null,
         bodyOf(m),
         m.image_url ? imageBlock(m.image_url, name) : null,
-        reactionChips(m),
+        h('div', { class: 'reactions-slot' }, reactionChips(m)),
         isAi ? aiFooter(m) : null,
         state.refusals.has(m.id) ? refusalNote(state.refusals.get(m.id)) : null,
       ),
@@ -196,6 +196,21 @@ export function renderMessage(m) {
     ),
   );
   return row;
+}
+
+/**
+ * Show a message's new reactions in its row without rendering the rest again (screen readers
+ * hear the chips, not the whole message once more); keeps the focus on the same chip.
+ */
+export function updateReactions(row, m) {
+  const slot = row.querySelector('.reactions-slot');
+  if (!slot) return;
+  const focused = slot.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  row.msg = m;
+  slot.replaceChildren(reactionChips(m) || '');
+  if (!focused) return;
+  const same = slot.querySelector(`[data-key="${CSS.escape(focused)}"]`);
+  (same || row.querySelector('[data-key="react"]'))?.focus();
 }
 
 /** A row for a message still on its way (pending, queued or failed). */

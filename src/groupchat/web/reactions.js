@@ -54,7 +54,8 @@ export function reactionChips(m) {
 }
 
 function pickerBody(m, done) {
-  const mine = (emoji) => (m.reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
+  const now = () => state.data.get(m.room_id)?.byId.get(m.id) || m; // reactions change while it is open
+  const mine = (emoji) => (now().reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
   const pick = async (emoji) => {
     try {
       await react(m, emoji, !mine(emoji));
