@@ -44,6 +44,10 @@ from servers import HOST, ServerProcess, free_port, groupchat_env, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 ROOM_SIZE = 10
+OUTSTANDING = 3  # posts a client may have unacknowledged; beyond, it skips a beat (as a person
+# would wait), so an overloaded server shows as a lower rate, not an unbounded backlog
+SETTLE_QUIET = 3.0  # after the run: wait until nothing was delivered for this long …
+SETTLE_MAX = 60.0  # … or this long at most
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -65,7 +69,9 @@ class Tally:
     lost: int = 0
     unstored: int = 0
     posted: int = 0
+    skipped: int = 0
     acked: int = 0
+    last_delivery: float = 0.0
     delivered: int = 0
     reconnects: int = 0
     resyncs: int = 0
@@ -86,6 +92,7 @@ class Client:
         self.syncing: list[dict[str, Any]] | None = None  # live frames held during a catch-up
         self.live_ids: set[str] = set()  # what this connection received live
         self.posting = True  # False: the run is over, the client only listens
+        self.outstanding = 0
         self.stop = False
         self.leave = asyncio.Event()
 
@@ -101,6 +108,7 @@ class Client:
         async with websockets.connect(f"{self.url}?token={self.token}", max_size=2**22) as ws:
             self.ws = ws
             self.live_ids = set()
+            self.outstanding = 0
             await ws.send(json.dumps({"type": "join_room", "room_id": self.room_id}))
             reader = asyncio.create_task(self._read(ws, http))
             await self.go.wait()
@@ -121,6 +129,10 @@ class Client:
                     await reader
 
     async def _post(self, ws: Any) -> None:
+        if self.outstanding >= OUTSTANDING:
+            self.tally.skipped += 1
+            return
+        self.outstanding += 1
         self.tally.posted += 1
         frame = {"type": "send_message", "room_id": self.room_id, "content": "soak"}
         await ws.send(json.dumps({**frame, "client_id": str(self.tally.posted)}))
@@ -139,7 +151,9 @@ class Client:
                     await self._catch_up(http)
                 self.joined.set()
             elif kind == "new_message":
+                self.tally.last_delivery = time.monotonic()
                 if frame.get("client_id") is not None:
+                    self.outstanding -= 1
                     self.tally.acked += 1
                     self.tally.acked_ids.add(frame["message"]["id"])
                 if self.syncing is not None:
@@ -391,7 +405,7 @@ async def run(args: argparse.Namespace, processes: int) -> str:
             await traffic(args, deployment, processes)
             for client in clients:
                 client.posting = False
-            await asyncio.sleep(5)  # the last posts are acknowledged and delivered
+            await settle(tally)  # the last posts are acknowledged and delivered
             for client in clients:
                 client.stop = True
                 client.leave.set()
@@ -405,6 +419,14 @@ async def run(args: argparse.Namespace, processes: int) -> str:
     finally:
         deployment.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def settle(tally: Tally) -> None:
+    """Wait until deliveries stopped for SETTLE_QUIET seconds (at most SETTLE_MAX)."""
+    for _ in range(int(SETTLE_MAX / 0.5)):
+        if time.monotonic() - tally.last_delivery >= SETTLE_QUIET:
+            return
+        await asyncio.sleep(0.5)
 
 
 async def traffic(args: argparse.Namespace, deployment: Deployment, processes: int) -> None:
@@ -441,7 +463,9 @@ def report(
     lines = [
         f"{where}, {args.clients} clients × {args.rate:g}/s for {args.duration:g} s"
         + (", faults (Redis restart, kill -9 + restart)" if args.faults else ""),
-        f"  posted {tally.posted}, acknowledged {tally.acked}, live deliveries {tally.delivered},"
+        f"  posted {tally.posted} ({tally.acked / args.duration:.0f} acknowledged/s,"
+        f" {tally.skipped} beats skipped at {OUTSTANDING} unacknowledged),"
+        f" live deliveries {tally.delivered},"
         f" reconnects {tally.reconnects}, resync frames {tally.resyncs}",
         f"  lost {tally.lost}, duplicated {tally.duplicated}, out of order {tally.out_of_order},"
         f" acknowledged but not stored {tally.unstored}",

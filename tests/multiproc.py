@@ -141,7 +141,12 @@ async def start_procs(tmp_path: Path, env: dict[str, str], count: int) -> list[P
     procs = [Proc(f"p{i}", env, tmp_path / f"p{i}.log") for i in range(count)]
     for proc in procs:
         proc.spawn()
-    await asyncio.gather(*(proc.ready() for proc in procs))
+    try:
+        await asyncio.gather(*(proc.ready() for proc in procs))
+    except BaseException:  # never leave a process behind
+        for proc in procs:
+            await proc.stop()
+        raise
     return procs
 
 
