@@ -5,7 +5,7 @@ import { state, isMine } from './store.js';
 import { money } from './usage.js';
 import { editedMark } from './history.js';
 import { reactionChips } from './reactions.js';
-import { replyQuote } from './reply.js';
+import { authorName, replyQuote } from './reply.js';
 import { messageToolbar, refocus } from './toolbar.js';
 
 const DROP_TAGS = new Set([
@@ -172,7 +172,7 @@ export function renderMessage(m) {
     return row;
   }
   const isAi = m.author_type === 'ai';
-  const name = isAi ? 'AI' : nameOf(m.author);
+  const name = authorName(m);
   const tag = isAi && m.ai ? h('span', { class: 'tag', text: modelName(m.ai.model) }) : null;
   const cls = `msg${isAi ? ' ai' : ''}${isMine(m) ? ' mine' : ''}`;
   row.append(
