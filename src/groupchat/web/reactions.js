@@ -53,18 +53,8 @@ export function reactionChips(m) {
   return h('ul', { class: 'reactions', 'aria-label': 'Reactions' }, list.map((r) => chip(m, r)));
 }
 
-function pickerBody(m, done) {
-  const now = () => state.data.get(m.room_id)?.byId.get(m.id) || m; // reactions change while it is open
-  const mine = (emoji) => (now().reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
-  const pick = async (emoji) => {
-    try {
-      await react(m, emoji, !mine(emoji));
-      done();
-    } catch (e) {
-      error.textContent = e.message;
-    }
-  };
-  const grid = h(
+function emojiGrid(isMine, pick) {
+  return h(
     'div',
     { class: 'emoji-grid', role: 'group', 'aria-label': 'Common reactions' },
     COMMON.map(([emoji, name]) =>
@@ -72,14 +62,17 @@ function pickerBody(m, done) {
         type: 'button',
         class: 'emoji-btn',
         'aria-label': `${emoji} ${name}`,
+        'aria-pressed': String(isMine(emoji)), // choosing one of yours takes it back
         title: name,
         text: emoji,
         onclick: () => pick(emoji),
       }),
     ),
   );
-  const input = h('input', { type: 'text', maxlength: '16', autocomplete: 'off', spellcheck: 'false' });
-  const error = h('p', { class: 'form-error', role: 'alert' });
+}
+
+function anyEmojiForm(pick) {
+  const input = h('input', { type: 'text', maxlength: '32', autocomplete: 'off', spellcheck: 'false' });
   const form = h(
     'form',
     { class: 'emoji-form' },
@@ -91,7 +84,23 @@ function pickerBody(m, done) {
     const emoji = input.value.trim();
     if (emoji) pick(emoji);
   });
-  return { content: [grid, form, error], first: grid.firstElementChild };
+  return form;
+}
+
+function pickerBody(m, done) {
+  const now = () => state.data.get(m.room_id)?.byId.get(m.id) || m; // reactions change while it is open
+  const isMine = (emoji) => (now().reactions || []).some((r) => r.emoji === emoji && r.user_ids.includes(state.me.id));
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const pick = async (emoji) => {
+    try {
+      await react(m, emoji, !isMine(emoji));
+      done();
+    } catch (e) {
+      error.textContent = e.message;
+    }
+  };
+  const grid = emojiGrid(isMine, pick);
+  return { content: [grid, anyEmojiForm(pick), error], first: grid.firstElementChild };
 }
 
 /** Open the reaction picker for a message; `onClose` runs once it is closed. */
