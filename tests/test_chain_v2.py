@@ -159,7 +159,7 @@ async def test_the_verifier_reports_a_tampered_entry(
         )
     code, out = await run_verifier(server, alice.token, room["id"])
     assert code == 1, out
-    assert f"entry {posted[1]['id']} (message): content does not match content_sha256" in out
+    assert f"entry {posted[1]['id']} (message): hash does not match the entry" in out
 
 
 async def test_the_chain_is_read_by_whoever_can_read_the_room(

@@ -82,8 +82,8 @@ messages = sa.Table(
     sa.Index(None, "room_id", "id"),
     sa.Index(None, "image_url"),  # migration 0004: which images a room alone shows
     # v2 message lifecycle (migration 0005). A message row is also its chain entry (`hash`,
-    # `prev_hash`): `content_sha256` is that entry's, and once the message is edited
-    # `first_content`/`first_salt` keep the text and salt the entry covers.
+    # `prev_hash`). Once it is edited `first_content`/`first_salt` keep the text and salt the
+    # entry covers; its `content_sha256` is stored when a deletion erases them.
     sa.Column("chain_v", sa.Integer, nullable=False, server_default="1"),
     sa.Column("salt", sa.String(32)),  # of the current version; null for v1 and deleted
     sa.Column("content_sha256", sa.String(64)),

@@ -158,12 +158,17 @@ async def message_room(conn: AsyncConnection, message_id: str) -> str | None:
     return (await conn.execute(query)).scalar_one_or_none()
 
 
-async def alive_targets(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str, str]:
-    """id -> room id of those messages that are not deleted."""
-    query = sa.select(messages.c.id, messages.c.room_id).where(
-        messages.c.id.in_(message_ids), messages.c.deleted_at.is_(None)
-    )
-    return {row.id: row.room_id for row in await conn.execute(query)}
+async def alive_targets(conn: AsyncConnection, message_ids: Sequence[str]) -> list[Any]:
+    """(id, room id, chain_v, first text, first salt) of those messages not deleted."""
+    m = messages.c
+    query = sa.select(
+        m.id,
+        m.room_id,
+        m.chain_v,
+        sa.func.coalesce(m.first_content, m.content),
+        sa.func.coalesce(m.first_salt, m.salt),
+    ).where(m.id.in_(message_ids), m.deleted_at.is_(None))
+    return list((await conn.execute(query)).all())
 
 
 async def edit(
@@ -185,10 +190,13 @@ async def edit(
     await conn.execute(query.values(**first, **values, salt=salt, mentions=list(mentions) or None))
 
 
-async def erase(conn: AsyncConnection, message_id: str, deleted_at: str) -> None:
-    """Erase a deleted message's text, salt, edit history and reactions; its entries stay."""
+async def erase(
+    conn: AsyncConnection, message_id: str, deleted_at: str, digest: str | None
+) -> None:
+    """Erase a deleted message's text, salt, edit history and reactions; its entries stay
+    (`digest`: its own entry's content_sha256, kept from now on)."""
     erased = {"content": "", "content_html": "", "salt": None, "mentions": None}
-    erased |= {"first_content": None, "first_salt": None}
+    erased |= {"first_content": None, "first_salt": None, "content_sha256": digest}
     await conn.execute(
         messages.update().where(messages.c.id == message_id).values(**erased, deleted_at=deleted_at)
     )

@@ -38,7 +38,6 @@ COLUMNS = (
     "salt",
     "reply_to",
     "mentions",
-    "content_sha256",
 )
 
 
@@ -87,18 +86,19 @@ class Linked:
     results: list[Posted]
     entries: list[tuple[Any, ...]] = field(default_factory=list)  # edit and delete entries
     edits: list[tuple[Any, ...]] = field(default_factory=list)  # see EDIT_PARAMS
-    deletes: list[tuple[str, str]] = field(default_factory=list)  # (deleted_at, message id)
+    deletes: list[tuple[str, str | None, str]] = field(default_factory=list)  # see _ERASE
 
 
 def link(
     posts: Sequence[NewPost],
     rooms: Mapping[str, Mapping[str, Any]],
     roles: Mapping[tuple[str, str], Role],
-    alive: Mapping[str, str] | None = None,
+    alive: Mapping[str, tuple[str, str | None]] | None = None,
 ) -> Linked:
     """Give each accepted post an id, a time and a hash chained to its room's previous entry.
 
-    `alive`: the edit/delete targets not deleted yet, id -> room id."""
+    `alive`: the edit/delete targets not deleted yet, id -> (room id, their own entry's
+    content_sha256, see first_digests)."""
     heads = {room_id: (row["head_hash"], row["head_id"]) for room_id, row in rooms.items()}
     targets = dict(alive or {})
     seen: dict[tuple[str, Role | None], Room] = {}
@@ -125,10 +125,10 @@ def link(
     return linked
 
 
-def _live(post: NewPost, targets: Mapping[str, str]) -> bool:
+def _live(post: NewPost, targets: Mapping[str, tuple[str, str | None]]) -> bool:
     """An edit or delete needs its message in this room, not deleted (even earlier in the batch)."""
     return post.kind == "message" or (
-        post.target is not None and targets.get(post.target.id) == post.room_id
+        post.target is not None and targets.get(post.target.id, ("",))[0] == post.room_id
     )
 
 
@@ -152,19 +152,21 @@ def _entry(post: NewPost, prev_hash: str | None, entry_id: str) -> Entry:
     )
 
 
-def _apply(post: NewPost, entry: Entry, linked: Linked, targets: dict[str, str]) -> Message:
+def _apply(
+    post: NewPost, entry: Entry, linked: Linked, targets: dict[str, tuple[str, str | None]]
+) -> Message:
     """Queue the writes of one entry; the message as it is once they are committed.
 
     A message entry is the message's own row; edits and deletions are chain_entries rows."""
     if post.kind == "message":
         message = _message(post, entry)
-        linked.rows.append(_row(post, message, entry.content_sha256))
+        linked.rows.append(_row(post, message))
         return message
     linked.entries.append(entry.row())
     assert post.target is not None
     if post.kind == "delete":
-        del targets[post.target.id]
-        linked.deletes.append((entry.created_at, post.target.id))
+        _, digest = targets.pop(post.target.id)
+        linked.deletes.append((entry.created_at, digest, post.target.id))
         return post.target
     mentions = list(post.mentions)
     linked.edits.append(
@@ -213,7 +215,7 @@ def _message(post: NewPost, entry: Entry) -> Message:
     )
 
 
-def _row(post: NewPost, message: Message, digest: str | None) -> tuple[Any, ...]:
+def _row(post: NewPost, message: Message) -> tuple[Any, ...]:
     return (
         message.id,
         message.room_id,
@@ -230,8 +232,18 @@ def _row(post: NewPost, message: Message, digest: str | None) -> tuple[Any, ...]
         message.salt,
         message.reply_to.id if message.reply_to is not None else None,
         _json(message.mentions),
-        digest,
     )
+
+
+def first_digests(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str, str | None]]:
+    """id -> (room id, content_sha256 of the message's own entry) from _ALIVE's rows. The
+    digest is stored only when a deletion erases the text it is computed from (so a post
+    writes no more than it must); v1 messages have none."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for message_id, room_id, chain_v, content, salt in rows:
+        digest = hashchain.content_sha256(salt, content) if chain_v == 2 and salt else None
+        found[message_id] = (room_id, digest)
+    return found
 
 
 def _target_ids(posts: Iterable[NewPost]) -> list[str]:
@@ -252,13 +264,17 @@ _EDIT = (  # parameters: content, content_html, edited_at, salt, mentions, id. T
     " first_salt = COALESCE(first_salt, salt), content = {0}, content_html = {1},"
     " edited_at = {2}, salt = {3}, mentions = {4} WHERE id = {5}"
 )
-_ERASE = (  # a deletion erases the text everywhere it is stored, and the reactions
+_ERASE = (  # a deletion erases the text everywhere it is stored, and the reactions;
+    # parameters: deleted_at, the message entry's content_sha256 (kept), id
     "UPDATE messages SET content = '', content_html = '', salt = NULL, first_content = NULL,"
-    " first_salt = NULL, mentions = NULL, deleted_at = {0} WHERE id = {1}",
+    " first_salt = NULL, mentions = NULL, deleted_at = {0}, content_sha256 = {1} WHERE id = {2}",
     "UPDATE chain_entries SET content = NULL, salt = NULL WHERE target_id = {0}",
     "DELETE FROM message_reactions WHERE message_id = {0}",
 )
-_ALIVE = "SELECT id, room_id FROM messages WHERE id IN ({}) AND deleted_at IS NULL"
+_ALIVE = (
+    "SELECT id, room_id, chain_v, coalesce(first_content, content), coalesce(first_salt, salt)"
+    " FROM messages WHERE id IN ({}) AND deleted_at IS NULL"
+)
 
 # --- SQLite, through the standard sqlite3 module (the writer thread's connection)
 
@@ -273,8 +289,8 @@ _SQLITE_ROLES = (
 )
 _SQLITE_INSERT = (
     "INSERT INTO messages (id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions,"
-    " content_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _ENTRY_INSERT = (
     "INSERT INTO chain_entries (id, room_id, v, kind, author_type, author_id, target_id,"
@@ -282,7 +298,7 @@ _ENTRY_INSERT = (
 )
 _SQLITE_ENTRY = _ENTRY_INSERT + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _SQLITE_EDIT = _EDIT.format(*"??????")
-_SQLITE_ERASE = (_ERASE[0].format("?", "?"), _ERASE[1].format("?"), _ERASE[2].format("?"))
+_SQLITE_ERASE = (_ERASE[0].format(*"???"), _ERASE[1].format("?"), _ERASE[2].format("?"))
 _SQLITE_MOVE = "UPDATE rooms SET head_hash = ? WHERE id = ? AND head_hash IS ?"
 
 
@@ -300,10 +316,10 @@ def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Pos
         if member_ids and rooms:
             sql = _SQLITE_ROLES.format(marks, ", ".join("?" * len(member_ids)))
             roles = {(r, u): role for r, u, role in conn.execute(sql, room_ids + member_ids)}
-        alive: dict[str, str] = {}
+        alive = {}
         if target_ids:
             sql = _ALIVE.format(", ".join("?" * len(target_ids)))
-            alive = dict(conn.execute(sql, target_ids).fetchall())
+            alive = first_digests(conn.execute(sql, target_ids).fetchall())
         linked = link(posts, rooms, roles, alive)
         conn.executemany(_SQLITE_INSERT, linked.rows)
         if linked.entries:
@@ -325,7 +341,7 @@ def _sqlite_changes(conn: sqlite3.Connection, linked: Linked) -> None:
         conn.executemany(_SQLITE_EDIT, linked.edits)
     if linked.deletes:
         conn.executemany(_SQLITE_ERASE[0], linked.deletes)
-        ids = [(message_id,) for _, message_id in linked.deletes]
+        ids = [(message_id,) for _, _, message_id in linked.deletes]
         conn.executemany(_SQLITE_ERASE[1], ids)
         conn.executemany(_SQLITE_ERASE[2], ids)
 
@@ -346,19 +362,18 @@ _PG_ROLES = (
     "SELECT room_id, user_id, role FROM room_members"
     " WHERE room_id = ANY($1::varchar[]) AND user_id = ANY($2::varchar[]) FOR KEY SHARE"
 )
-_PG_ALIVE = "SELECT id, room_id FROM messages WHERE id = ANY($1::varchar[]) AND deleted_at IS NULL"
+_PG_ALIVE = _ALIVE.replace("IN ({})", "= ANY($1::varchar[])")
 _PG_INSERT = (  # one statement for the whole batch: a column of values per parameter
     "INSERT INTO messages (id, room_id, author_type, author_id, content, content_html,"
-    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions,"
-    " content_sha256)"
+    " image_url, hash, prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
     " SELECT id, room_id, author_type, author_id, content, content_html,"
     " image_url, hash, prev_hash, created_at, ai_meta::json, chain_v, salt, reply_to,"
-    " mentions::json, content_sha256"
+    " mentions::json"
     " FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[],"
     " $6::text[], $7::varchar[], $8::varchar[], $9::varchar[], $10::varchar[], $11::text[],"
-    " $12::int[], $13::varchar[], $14::varchar[], $15::text[], $16::varchar[])"
+    " $12::int[], $13::varchar[], $14::varchar[], $15::text[])"
     " AS t(id, room_id, author_type, author_id, content, content_html, image_url, hash,"
-    " prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions, content_sha256)"
+    " prev_hash, created_at, ai_meta, chain_v, salt, reply_to, mentions)"
 )
 _PG_ENTRY = _ENTRY_INSERT + (  # noqa: S608 - constant text, no input
     " SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::int[], $4::varchar[],"
@@ -366,7 +381,7 @@ _PG_ENTRY = _ENTRY_INSERT + (  # noqa: S608 - constant text, no input
     " $11::varchar[], $12::varchar[], $13::varchar[], $14::varchar[], $15::varchar[])"
 )
 _PG_EDIT = _EDIT.format("$1", "$2", "$3", "$4", "$5::json", "$6")
-_PG_ERASE = (_ERASE[0].format("$1", "$2"), _ERASE[1].format("$1"), _ERASE[2].format("$1"))
+_PG_ERASE = (_ERASE[0].format("$1", "$2", "$3"), _ERASE[1].format("$1"), _ERASE[2].format("$1"))
 _PG_MOVE = (
     "UPDATE rooms SET head_hash = v.new"
     " FROM unnest($1::varchar[], $2::varchar[], $3::varchar[]) AS v(id, old, new)"
@@ -392,7 +407,7 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
         if member_ids and rooms:
             found = await conn.fetch(_PG_ROLES, room_ids, member_ids)
             roles = {(row["room_id"], row["user_id"]): row["role"] for row in found}
-        alive = dict(await conn.fetch(_PG_ALIVE, target_ids)) if target_ids else {}
+        alive = first_digests(await conn.fetch(_PG_ALIVE, target_ids)) if target_ids else {}
         linked = link(posts, rooms, roles, alive)
         if linked.rows:
             await conn.execute(_PG_INSERT, *_columns(linked.rows))
@@ -402,7 +417,7 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
             await conn.executemany(_PG_EDIT, linked.edits)
         if linked.deletes:
             await conn.executemany(_PG_ERASE[0], linked.deletes)
-            ids = [(message_id,) for _, message_id in linked.deletes]
+            ids = [(message_id,) for _, _, message_id in linked.deletes]
             await conn.executemany(_PG_ERASE[1], ids)
             await conn.executemany(_PG_ERASE[2], ids)
         if linked.moves:
@@ -419,9 +434,9 @@ async def append_one(conn: AsyncConnection, post: NewPost) -> Message:
     """Link one post to its room's head with a compare-and-set (retried) and write it.
 
     Raises TargetGone when an edit's or delete's message is deleted or elsewhere."""
-    alive: dict[str, str] = {}
+    alive = {}
     if post.target is not None:
-        alive = await message_store.alive_targets(conn, [post.target.id])
+        alive = first_digests(await message_store.alive_targets(conn, [post.target.id]))
     if not _live(post, alive):
         raise TargetGone
     for _ in range(20):
@@ -441,6 +456,6 @@ async def append_one(conn: AsyncConnection, post: NewPost) -> Message:
         await message_store.insert_message(conn, **values)
     for content, html, edited_at, salt, _, message_id in linked.edits:
         await message_store.edit(conn, message_id, content, html, edited_at, salt, post.mentions)
-    for deleted_at, message_id in linked.deletes:
-        await message_store.erase(conn, message_id, deleted_at)
+    for deleted_at, digest, message_id in linked.deletes:
+        await message_store.erase(conn, message_id, deleted_at, digest)
     return message
