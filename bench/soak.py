@@ -2,13 +2,16 @@
 lost, duplicated and out-of-order deliveries, against one process and two behind nginx.
 
 Each client is one user in one public room (ROOM_SIZE users per room) on its own WebSocket; it
-posts `--rate` messages per second over the socket (`send_message` with a client_id), sends
+posts `--rate` messages per second over the socket (`send_message` with a client_id; at most
+3 unacknowledged, beyond which it skips a beat, so overload shows as a lower rate), sends
 typing now and then, and drops its connection and reconnects about every `--reconnect-every`
 seconds. Like the web client, after each (re)join or `resync` frame it fetches `after=` its last
 message and merges by id. Counted per socket, over the whole run:
   duplicated   a `new_message` the socket already had (live twice, or live after catch-up)
   out of order a live `new_message` whose prev_hash is not the hash of the message before it
-  lost         at the end, a stored message of the room missing from the client's view
+  lost         at the end, a stored message of the room missing from the client's view (a
+               client caught between two connections first catches up, as its next
+               connection would)
   unstored     a post the server acknowledged that is not stored
 Server figures: RSS and open file descriptors of each process before and after (after the
 clients left and the processes had 3 s to settle).
@@ -74,6 +77,7 @@ class Tally:
     last_delivery: float = 0.0
     delivered: int = 0
     reconnects: int = 0
+    offline_at_end: int = 0  # clients between two connections when the run ended
     resyncs: int = 0
     acked_ids: set[str] = field(default_factory=set)
 
@@ -93,6 +97,7 @@ class Client:
         self.live_ids: set[str] = set()  # what this connection received live
         self.posting = True  # False: the run is over, the client only listens
         self.outstanding = 0
+        self.connected = False  # joined, caught up, and reading live frames
         self.stop = False
         self.leave = asyncio.Event()
 
@@ -122,6 +127,7 @@ class Client:
                     await asyncio.wait({reader, leave}, return_when=asyncio.FIRST_COMPLETED)
                     leave.cancel()
             finally:
+                self.connected = False
                 if reader.done():
                     reader.result()  # its exception ends the session
                 reader.cancel()
@@ -150,6 +156,7 @@ class Client:
                 if self.joined.is_set():
                     await self._catch_up(http)
                 self.joined.set()
+                self.connected = True
             elif kind == "new_message":
                 self.tally.last_delivery = time.monotonic()
                 if frame.get("client_id") is not None:
@@ -406,13 +413,14 @@ async def run(args: argparse.Namespace, processes: int) -> str:
             for client in clients:
                 client.posting = False
             await settle(tally)  # the last posts are acknowledged and delivered
+            offline = [c for c in clients if not c.connected]
             for client in clients:
                 client.stop = True
                 client.leave.set()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await check(http, clients, tally)
+            await check(http, clients, offline, tally)
         await asyncio.sleep(3)
         after = [(s.rss_kib(), fds(s)) for s in deployment.servers]
         return report(args, processes, tally, before, after)
@@ -441,7 +449,14 @@ async def traffic(args: argparse.Namespace, deployment: Deployment, processes: i
     await asyncio.sleep(args.duration / 3)
 
 
-async def check(http: httpx.AsyncClient, clients: list[Client], tally: Tally) -> None:
+async def check(
+    http: httpx.AsyncClient, clients: list[Client], offline: list[Client], tally: Tally
+) -> None:
+    """A client caught between two connections at the end catches up as its next connection
+    would (the web client does); every other view must hold every stored message as is."""
+    tally.offline_at_end = len(offline)
+    for client in offline:
+        await client._catch_up(http)
     stored_all: set[str] = set()
     by_room: dict[str, list[str]] = {}
     for client in clients:
@@ -466,7 +481,8 @@ def report(
         f"  posted {tally.posted} ({tally.acked / args.duration:.0f} acknowledged/s,"
         f" {tally.skipped} beats skipped at {OUTSTANDING} unacknowledged),"
         f" live deliveries {tally.delivered},"
-        f" reconnects {tally.reconnects}, resync frames {tally.resyncs}",
+        f" reconnects {tally.reconnects}, resync frames {tally.resyncs},"
+        f" offline at the end (caught up) {tally.offline_at_end}",
         f"  lost {tally.lost}, duplicated {tally.duplicated}, out of order {tally.out_of_order},"
         f" acknowledged but not stored {tally.unstored}",
     ]

@@ -58,9 +58,16 @@ class RedisBus:
             data = encode_event(event)
             await asyncio.wait_for(self._redis.publish(self._channel, data), PUBLISH_TIMEOUT)
         except (OSError, TimeoutError, RedisError) as exc:
-            if not self.down:  # the listener notices the outage too, and resyncs after it
-                log.warning("redis bus: publishing failed (%s); delivered here only", exc)
+            if not self.down:  # resubscribe: once subscribed again, every socket here resyncs
+                self._went_down(exc)
+                self._restart_listener()
             self._deliver(event)
+
+    def _restart_listener(self) -> None:
+        """Drop the subscription (it may not have noticed the outage yet) and subscribe anew."""
+        if self._listener is not None:
+            self._listener.cancel()
+        self._listener = asyncio.create_task(self._listen())
 
     async def start(self) -> None:
         """Subscribe before returning, so no event published after start is missed."""
