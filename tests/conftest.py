@@ -40,6 +40,10 @@ ROOM_KEYS = {
     "created_at",
     "member_count",
     "my_role",
+    "unread_count",
+    "mention_count",
+    "last_read_id",
+    "last_message",
 }
 USER_PUBLIC_KEYS = {"id", "username", "display_name", "avatar_url", "nostr_pubkey"}
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")  # RFC 3339, ms, UTC

@@ -89,7 +89,21 @@ def user_typing(room_id: str, user: UserPublic, is_typing: bool) -> Frame:
 
 
 def room_updated(room: Room) -> Frame:
-    return {"type": "room_updated", "room": room.model_copy(update={"my_role": None}).model_dump()}
+    return {"type": "room_updated", "room": room.model_copy(update=_SHARED).model_dump()}
+
+
+# A room as everyone may see it: without one member's role, marker and counts.
+_SHARED = {
+    "my_role": None,
+    "unread_count": None,
+    "mention_count": None,
+    "last_read_id": None,
+    "last_message": None,
+}
+
+
+def read_updated(room_id: str, last_read_id: str) -> Frame:
+    return {"type": "read_updated", "room_id": room_id, "last_read_id": last_read_id}
 
 
 def room_cleared(room_id: str) -> Frame:

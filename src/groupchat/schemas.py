@@ -273,6 +273,15 @@ class Room(BaseModel):
     created_at: str
     member_count: int
     my_role: Role | None
+    # v2 catching up: a member's own view (null in broadcasts and for visitors)
+    unread_count: int | None = None
+    mention_count: int | None = None
+    last_read_id: str | None = None
+    last_message: Message | None = None
+
+
+class ReadMarker(BaseModel):
+    message_id: str = Field(min_length=1, max_length=64)
 
 
 class Member(BaseModel):

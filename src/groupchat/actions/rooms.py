@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from groupchat import events
 from groupchat.actions.access import managed_room, owned_room, visible_room
+from groupchat.actions.reading import with_catch_up
 from groupchat.actions.uploads import delete_room_images
 from groupchat.errors import ROOM_NOT_FOUND, Invalid, NotFound
 from groupchat.ids import format_ts, new_id, utc_now
@@ -32,7 +33,8 @@ async def create_room(svc: Services, user: User, body: RoomCreate) -> Room:
 
 async def list_rooms(svc: Services, user: User, scope: str) -> list[Room]:
     async with svc.db.read() as conn:
-        return await room_store.list_rooms(conn, user.id, public=scope == "public")
+        found = await room_store.list_rooms(conn, user.id, public=scope == "public")
+        return await with_catch_up(conn, user.id, found)
 
 
 async def get_room(svc: Services, user: User, room_id: str) -> RoomDetail:
@@ -40,6 +42,7 @@ async def get_room(svc: Services, user: User, room_id: str) -> RoomDetail:
     async with svc.db.read() as conn:
         room = await visible_room(conn, room_id, user.id)
         members = await room_store.list_members(conn, room_id)
+        (room,) = await with_catch_up(conn, user.id, [room])
     return RoomDetail(**room.model_dump(), members=members)
 
 

@@ -6,10 +6,19 @@ from typing import Literal
 
 from fastapi import APIRouter, Response
 
-from groupchat.actions import members, rooms
+from groupchat.actions import members, reading, rooms
 from groupchat.deps import CurrentUser, Svc
 from groupchat.openapi import errors
-from groupchat.schemas import Member, RoleUpdate, Room, RoomCreate, RoomDetail, RoomList, RoomUpdate
+from groupchat.schemas import (
+    Member,
+    ReadMarker,
+    RoleUpdate,
+    Room,
+    RoomCreate,
+    RoomDetail,
+    RoomList,
+    RoomUpdate,
+)
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 
@@ -45,6 +54,12 @@ async def delete_room(svc: Svc, user: CurrentUser, room_id: str) -> Response:
 @router.post("/{room_id}/join")
 async def join_room(svc: Svc, user: CurrentUser, room_id: str) -> Room:
     return await rooms.join_room(svc, user, room_id)
+
+
+@router.post("/{room_id}/read", status_code=204)
+async def mark_read(svc: Svc, user: CurrentUser, room_id: str, body: ReadMarker) -> Response:
+    await reading.mark_read(svc, user, room_id, body.message_id)
+    return Response(status_code=204)
 
 
 @router.post("/{room_id}/clear", status_code=204, responses=errors(403))

@@ -63,6 +63,8 @@ room_members = sa.Table(
     sa.Column("role", sa.String(16), nullable=False),
     sa.Column("joined_at", TS, nullable=False),
     sa.Index(None, "user_id"),
+    # v2 (migration 0007): the newest message this member has read; null before any
+    sa.Column("last_read_id", ID),
 )
 
 messages = sa.Table(

@@ -106,6 +106,14 @@ async def get_message(conn: AsyncConnection, message_id: str) -> tuple[Message, 
     )
 
 
+async def by_ids(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str, Message]:
+    """id -> message (with its reactions) for those ids."""
+    if not message_ids:
+        return {}
+    rows = (await conn.execute(_select.where(messages.c.id.in_(sorted(message_ids))))).all()
+    return {message.id: message for message in await _with_reactions(conn, rows)}
+
+
 async def get_reply_ref(conn: AsyncConnection, message_id: str, room_id: str) -> ReplyRef | None:
     """What a reply to this message shows, if it is a message of that room not deleted."""
     found = await get_message(conn, message_id)

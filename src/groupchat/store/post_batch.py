@@ -19,6 +19,7 @@ from groupchat.ids import format_ts, new_id, utc_now
 from groupchat.schemas import AiMeta, AuthorType, Message, ReplyRef, Role, Room, UserPublic
 from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
+from groupchat.store import read_markers
 from groupchat.store import rooms as room_store
 from groupchat.store.chain import Entry, Kind
 
@@ -246,6 +247,11 @@ def first_digests(rows: Iterable[Sequence[Any]]) -> dict[str, tuple[str, str | N
     return found
 
 
+def _sent(linked: Linked) -> list[tuple[str, str, str]]:
+    """Each sender's newest new message per room: their read marker moves to it (API.md v2)."""
+    return read_markers.sent((row[0], row[1], row[3]) for row in linked.rows if row[2] == "user")
+
+
 def _target_ids(posts: Iterable[NewPost]) -> list[str]:
     return sorted({post.target.id for post in posts if post.target is not None})
 
@@ -322,6 +328,7 @@ def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Pos
             alive = first_digests(conn.execute(sql, target_ids).fetchall())
         linked = link(posts, rooms, roles, alive)
         conn.executemany(_SQLITE_INSERT, linked.rows)
+        conn.executemany(read_markers.SQLITE_ADVANCE, [(*m, m[0]) for m in _sent(linked)])
         if linked.entries:
             conn.executemany(_SQLITE_ENTRY, linked.entries)
         _sqlite_changes(conn, linked)
@@ -394,7 +401,7 @@ def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
 
 
 async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
-    """Store a batch in one transaction: five statements for posts, whatever the batch's size."""
+    """Store a batch in one transaction: six statements for posts, whatever the batch's size."""
     room_ids, member_ids = _pairs(posts)
     target_ids = _target_ids(posts)
     async with conn.transaction():
@@ -411,6 +418,8 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
         linked = link(posts, rooms, roles, alive)
         if linked.rows:
             await conn.execute(_PG_INSERT, *_columns(linked.rows))
+            if sent := _sent(linked):
+                await conn.execute(read_markers.PG_ADVANCE, *_columns(sent))
         if linked.entries:
             await conn.execute(_PG_ENTRY, *_columns(linked.entries))
         if linked.edits:
@@ -454,6 +463,8 @@ async def append_one(conn: AsyncConnection, post: NewPost) -> Message:
         values = dict(zip(COLUMNS, linked.rows[0], strict=True))
         values.update(ai_meta=post.ai_meta, mentions=list(post.mentions) or None)
         await message_store.insert_message(conn, **values)
+        for message_id, room_id, user_id in _sent(linked):
+            await read_markers.advance(conn, room_id, user_id, message_id)
     for content, html, edited_at, salt, _, message_id in linked.edits:
         await message_store.edit(conn, message_id, content, html, edited_at, salt, post.mentions)
     for deleted_at, digest, message_id in linked.deletes:

@@ -106,9 +106,14 @@ async def add_member(
     """Add a member; False if already one (nothing changes then)."""
     if await get_role(conn, room_id, user_id) is not None:
         return False
+    newest = sa.select(sa.func.max(messages.c.id)).where(messages.c.room_id == room_id)
     await conn.execute(
-        room_members.insert().values(
-            room_id=room_id, user_id=user_id, role=role, joined_at=joined_at
+        room_members.insert().values(  # earlier history is not unread (API.md v2)
+            room_id=room_id,
+            user_id=user_id,
+            role=role,
+            joined_at=joined_at,
+            last_read_id=newest.scalar_subquery(),
         )
     )
     return True
