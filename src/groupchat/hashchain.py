@@ -9,6 +9,8 @@ from typing import Any
 
 CHAIN_VERSION = 1  # the v1 message form, kept for messages stored before v2
 SALT_HEX = 32
+# json.dumps with these options builds an encoder per call; v2 entries reuse one (per post)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def _canonical(fields: dict[str, Any]) -> bytes:
@@ -85,5 +87,4 @@ def entry_hash(
         "target_id": target_id,
         "v": 2,
     }
-    text = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_COMPACT.encode(fields).encode()).hexdigest()

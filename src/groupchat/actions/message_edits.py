@@ -73,7 +73,7 @@ async def edit_message(svc: Services, user: User, message_id: str, content: str)
 
     def announce(posted: Posted) -> None:
         frame = events.message_updated(posted.message)  # type: ignore[arg-type]
-        svc.publish_soon(Event(frame, room_id=room.id))
+        svc.publish_soon(Event(frame, room_id=room.id, chain=posted.chain))  # live order
 
     post = NewPost(
         room.id,
@@ -100,7 +100,8 @@ async def delete_message(svc: Services, user: User, message_id: str) -> None:
             raise Forbidden("you may not delete this message")
 
     def announce(posted: Posted) -> None:
-        svc.publish_soon(Event(events.message_deleted(room.id, message.id), room_id=room.id))
+        frame = events.message_deleted(room.id, message.id)
+        svc.publish_soon(Event(frame, room_id=room.id, chain=posted.chain))
 
     post = NewPost(
         room.id,

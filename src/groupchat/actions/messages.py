@@ -57,7 +57,10 @@ async def send_message(
     take_posting_budget(svc, user)
     if not room_store.storable(room_id):
         raise NotFound(ROOM_NOT_FOUND)
-    reply, mentions = await _reply_and_mentions(svc, room_id, content, reply_to)
+    reply: ReplyRef | None = None
+    mentions: tuple[str, ...] = ()
+    if reply_to is not None or "@" in content:  # most posts need no lookup
+        reply, mentions = await _reply_and_mentions(svc, room_id, content, reply_to)
     extra = {"client_id": client_id} if client_id is not None else {}
 
     def announce(posted: Posted) -> None:  # after commit, in commit order

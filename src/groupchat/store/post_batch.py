@@ -48,6 +48,7 @@ class Posted:
 
     message: Message | None
     room: Room | None  # None: no such room (deleted before the batch committed)
+    chain: tuple[str | None, str] | None = None  # an edit's or delete's entry: (prev_hash, hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,14 +111,16 @@ def link(
         room = None if row is None else seen.get((post.room_id, role))
         if row is not None and room is None:
             room = seen[(post.room_id, role)] = room_store.room_from_values(row, role)
-        if row is None or (post.member_id is not None and role is None) or not _live(post, targets):
+        refused = post.kind != "message" and not _live(post, targets)
+        if row is None or (post.member_id is not None and role is None) or refused:
             linked.results.append(Posted(None, room))
             continue
         prev_hash, floor = heads[post.room_id]
         entry = _entry(post, prev_hash, new_id(after=floor))
         message = _apply(post, entry, linked, targets)
         heads[post.room_id] = (entry.hash, None)  # our own later ids already sort after it
-        linked.results.append(Posted(message, room))
+        chain = None if post.kind == "message" else (entry.prev_hash, entry.hash)
+        linked.results.append(Posted(message, room, chain))
     linked.moves = [
         (room_id, rooms[room_id]["head_hash"], head)
         for room_id, (head, _) in heads.items()
@@ -440,7 +443,13 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
 
 
 async def append_one(conn: AsyncConnection, post: NewPost) -> Message:
-    """Link one post to its room's head with a compare-and-set (retried) and write it.
+    """Link one post to its room's head with a compare-and-set (retried) and write it."""
+    message, _ = await append_entry(conn, post)
+    return message
+
+
+async def append_entry(conn: AsyncConnection, post: NewPost) -> tuple[Message, Entry]:
+    """append_one, and the entry it wrote.
 
     Raises TargetGone when an edit's or delete's message is deleted or elsewhere."""
     alive = {}
@@ -469,4 +478,4 @@ async def append_one(conn: AsyncConnection, post: NewPost) -> Message:
         await message_store.edit(conn, message_id, content, html, edited_at, salt, post.mentions)
     for deleted_at, digest, message_id in linked.deletes:
         await message_store.erase(conn, message_id, deleted_at, digest)
-    return message
+    return message, entry

@@ -276,12 +276,13 @@ class SinglePostWriter:
             if room is None or (post.member_id is not None and room.my_role is None):
                 return Posted(None, room)
             try:
-                message = await post_batch.append_one(conn, post)
+                message, entry = await post_batch.append_entry(conn, post)
             except TargetGone:  # an edit or delete of a message deleted meanwhile
                 return Posted(None, room)
             except HeadMoved:
                 raise ServiceUnavailable("the room is too busy; try again") from None
-        posted = Posted(message, room)
+        chain = None if post.kind == "message" else (entry.prev_hash, entry.hash)
+        posted = Posted(message, room, chain)
         if post.announce is not None:
             post.announce(posted)
         return posted
