@@ -22,6 +22,7 @@ from groupchat.ai.setup import build_participant
 from groupchat.api import admin as admin_api
 from groupchat.api import auth, invites, messages, meta, models, nostr, rooms, uploads
 from groupchat.api import metrics as metrics_api
+from groupchat.api import search as search_api
 from groupchat.api import usage as usage_api
 from groupchat.api_docs import add_docs_routes
 from groupchat.config import Settings, resolve_jwt_secret
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
         models.router,
         usage_api.router,
         metrics_api.router,
+        search_api.router,
     ):
         app.include_router(router)
     app.include_router(meta.router)

@@ -284,6 +284,16 @@ class ReadMarker(BaseModel):
     message_id: str = Field(min_length=1, max_length=64)
 
 
+class SearchResult(BaseModel):
+    message: Message
+    snippet_html: str  # the text escaped, the matches in <mark>
+
+
+class SearchResults(BaseModel):
+    results: list[SearchResult]
+    has_more: bool
+
+
 class Member(BaseModel):
     user: UserPublic
     role: Role

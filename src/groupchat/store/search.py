@@ -1,0 +1,46 @@
+"""Full-text search over messages (the index itself is built by migration 0007).
+
+SQLite: the FTS5 table `messages_fts` (unicode61, diacritics removed), kept by triggers.
+PostgreSQL: a GIN index over the expression below; a query must repeat it exactly."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_SQLITE_MATCH = (
+    "SELECT m.id FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
+    " WHERE messages_fts MATCH :q AND {where} ORDER BY m.id DESC LIMIT :limit"
+)
+_PG_MATCH = (  # the document is migration 0007's index expression, to the letter
+    "SELECT m.id FROM messages m WHERE to_tsvector('simple'::regconfig,"
+    " regexp_replace(normalize(m.content, NFKD), '[\\u0300-\\u036f]', '', 'g'))"
+    " @@ to_tsquery('simple'::regconfig, :q) AND {where} ORDER BY m.id DESC LIMIT :limit"
+)
+
+
+async def find(
+    conn: AsyncConnection,
+    query: str,
+    *,
+    user_id: str,
+    room_id: str | None,
+    limit: int,
+    before: str | None,
+) -> list[str]:
+    """Ids of matching messages not deleted, newest first: in `room_id`, or in the member's
+    rooms. `query` is already in the engine's syntax (search_text.fts5_query / tsquery)."""
+    where = ["m.deleted_at IS NULL"]
+    params: dict[str, object] = {"q": query, "limit": limit}
+    if room_id is not None:
+        where.append("m.room_id = :room_id")
+        params["room_id"] = room_id
+    else:
+        where.append("m.room_id IN (SELECT room_id FROM room_members WHERE user_id = :user_id)")
+        params["user_id"] = user_id
+    if before is not None:
+        where.append("m.id < :before")
+        params["before"] = before
+    sql = _PG_MATCH if conn.dialect.name == "postgresql" else _SQLITE_MATCH
+    rows = await conn.execute(sa.text(sql.replace("{where}", " AND ".join(where))), params)
+    return [row[0] for row in rows]
