@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -130,4 +131,42 @@ def test_message_tools_editor_reply_bar_picker_history_and_verify_dialogs(
 
     page.get_by_role("button", name="Verify history").click()
     expect(page.get_by_text("✓ 3 entries verified")).to_be_visible()
+    assert axe_problems(page) == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_badges_new_messages_line_search_results_and_mention_autocomplete(
+    server: ServerProcess, person: Callable[..., Person], size: dict[str, int]
+) -> None:
+    alice, bob = person(server, "alice", size), person(server, "bob", size)
+    room = create_room(alice, "Harbour")
+    add_member(alice, room["id"], bob)
+    post_message(alice, room["id"], "Who has the harbour keys?")
+    page = alice.page
+    page.goto(server.base_url)
+    link = page.get_by_role("link", name=re.compile("^Harbour"))
+    expect(link).to_be_visible()
+    post_message(bob, room["id"], "The harbour master has them")
+    post_message(bob, room["id"], f"@{alice.username} ask at the harbour office")
+    expect(link).to_have_accessible_name(re.compile("2 unread, 1 mention"))
+    assert axe_problems(page) == []
+
+    link.click()
+    expect(page.get_by_text("New messages", exact=True)).to_be_visible()
+    assert axe_problems(page) == []
+
+    box = page.get_by_role("textbox", name="Message")
+    box.press_sequentially("@b")
+    expect(page.get_by_role("listbox", name="Mention")).to_be_visible()
+    assert axe_problems(page) == []
+    box.press("Escape")
+
+    if size == PHONE:
+        page.get_by_role("button", name="Back to rooms").click()
+    page.get_by_role("button", name="Search messages").click()
+    dialog = page.get_by_role("dialog", name="Search messages")
+    dialog.get_by_role("searchbox", name="Search messages").fill("harbour")
+    dialog.get_by_role("button", name="Search", exact=True).click()
+    expect(dialog.get_by_role("status")).to_have_text("3 results")
+    expect(dialog.locator("mark").first).to_be_visible()
     assert axe_problems(page) == []

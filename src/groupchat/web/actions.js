@@ -16,6 +16,11 @@ import {
 
 /** Fetch the newest message of a room for the list preview and the unread mark. */
 export async function loadPreview(roomId) {
+  if (roomData(roomId).server) {
+    // A v2 Room carries its newest message and counts: re-read the room instead.
+    await fetchRoom(roomId).catch(() => {});
+    return;
+  }
   try {
     const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=1`);
     const newest = res.messages.at(-1);
@@ -36,7 +41,7 @@ export function addRoom(room) {
   const merged = upsertRoom(room);
   if (!known) {
     socket.send({ type: 'join_room', room_id: room.id });
-    loadPreview(room.id);
+    if (room.unread_count == null) loadPreview(room.id);
   }
   emit('rooms');
   return merged;
@@ -47,7 +52,7 @@ export async function refreshRooms() {
   const { rooms } = await api.get('/api/rooms?scope=mine');
   const ids = new Set(rooms.map((r) => r.id));
   for (const id of [...state.rooms.keys()]) if (!ids.has(id)) forgetRoom(id);
-  const fresh = rooms.filter((r) => !state.rooms.has(r.id));
+  const fresh = rooms.filter((r) => !state.rooms.has(r.id) && r.unread_count == null);
   for (const r of rooms) upsertRoom(r);
   await Promise.all(fresh.map((r) => loadPreview(r.id)));
   emit('rooms');

@@ -12,7 +12,8 @@ import { createSidebar } from './rooms.js';
 import { showSetup } from './setup.js';
 import { currentRoute, navigate, setRouteHandler } from './router.js';
 import { socket } from './socket.js';
-import { state, on, emit, markRead } from './store.js';
+import { state, on, emit } from './store.js';
+import { readIfSeen } from './unread.js';
 import { resetTyping } from './typing.js';
 
 const root = document.getElementById('app');
@@ -59,7 +60,6 @@ function route() {
   shell.dataset.pane = r.name === 'home' ? 'list' : 'main';
   if (r.name === 'room') {
     showRoom(main, r.param);
-    markRead(r.param);
   } else if (r.name === 'invite') showInvite(main, r.param);
   else if (r.name === 'admin') showAdmin(main);
   else showEmpty();
@@ -76,7 +76,7 @@ async function startSession(user) {
   state.me = user;
   loadModels()
     .then((m) => {
-      state.aiName = m.ai_name || state.aiName;
+      state.aiName = state.server.ai_name || m.ai_name || state.aiName;
     })
     .catch(() => {});
   try {
@@ -145,12 +145,10 @@ async function boot() {
   on('room-gone', ({ roomId }) => {
     if (state.current === roomId) navigate('/', true);
   });
-  document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible' && state.current && state.rooms.has(state.current)) {
-      markRead(state.current);
-      emit('rooms');
-    }
-  });
+  // Back to the tab or the window: the open room is read if scrolled to its newest messages.
+  const seen = () => state.current && state.rooms.has(state.current) && readIfSeen(state.current);
+  document.addEventListener('visibilitychange', seen);
+  window.addEventListener('focus', seen);
   const [user] = await Promise.all([getToken() ? restore() : null, loadServer()]);
   setBanner(false);
   if (user) await startSession(user);

@@ -9,12 +9,14 @@ import { discard, retry } from './outbox.js';
 import { renderMessage, renderPending, renderStream, renderNote, refusalNote, updateReactions } from './message.js';
 import { navigate } from './router.js';
 import { socket } from './socket.js';
-import { state, on, roomData, addMessages, markRead } from './store.js';
+import { state, on, roomData, addMessages, isMine } from './store.js';
 import { typingText } from './typing.js';
 import { openRoomSettings } from './settings.js';
 import { loadRoster } from './roster.js';
 import { openVerify } from './verify.js';
 import { navigateLog } from './lognav.js';
+import { loadAround } from './around.js';
+import { readIfSeen, readMarker, seesRoom } from './unread.js';
 
 const PAGE = 50;
 const aiHint = (mode) =>
@@ -29,14 +31,18 @@ export function showRoom(main, roomId) {
   if (!room) return showRoomPreview(main, roomId, () => showRoom(main, roomId));
   const v = buildView(room);
   view = v;
+  const d = roomData(roomId);
+  // The "New messages" line goes where the user stopped reading ('' when before the first message).
+  v.dividerAfter = d.unread > 0 || d.mark ? readMarker(roomId) || '' : null;
   main.replaceChildren(v.root);
   renderHeader();
   renderAll();
-  const d = roomData(roomId);
   loadRoster(roomId);
-  if (!d.loaded && !d.loading) loadInitial(roomId);
-  else scrollToBottom();
-  markRead(roomId);
+  const hit = state.jump && state.jump.roomId === roomId ? state.jump.message : null;
+  state.jump = null;
+  if (hit) openAt(roomId, hit);
+  else if (!d.loaded && !d.loading) loadInitial(roomId);
+  else settle();
   if (matchMedia('(min-width: 761px)').matches) v.composer.focus();
 }
 
@@ -44,6 +50,7 @@ export function showRoom(main, roomId) {
 export function closeView() {
   if (view && view.composer) view.composer.destroy();
   view = null;
+  state.atBottom = false;
 }
 
 function buildView(room) {
@@ -59,6 +66,7 @@ function buildView(room) {
     head: h('header', { class: 'chat-head' }),
     jump: h('button', { type: 'button', class: 'jump', hidden: true }, icon('down'), 'Latest messages'),
     stick: true,
+    divider: h('div', { class: 'new-divider' }, h('span', { text: 'New messages' })),
     composer: createComposer(room.id, room.name),
   };
   log.append(v.top, v.msgs, v.pending, v.streams);
@@ -116,6 +124,7 @@ function renderTop() {
 function renderAll() {
   const d = roomData(view.roomId);
   view.msgs.replaceChildren(...d.messages.map(renderMessage));
+  placeDivider();
   renderTop();
   renderPendingRows();
   renderStreams();
@@ -171,7 +180,24 @@ function insertRows(messages) {
     for (let el = view.msgs.lastElementChild; el && el.dataset.id > m.id; el = el.previousElementSibling) before = el;
     view.msgs.insertBefore(renderMessage(m), before);
   }
+  placeDivider();
   regroup();
+}
+
+/** Put the "New messages" line above the first message from someone else after the read marker. */
+function placeDivider() {
+  const after = view.dividerAfter;
+  const row = after == null ? null : [...view.msgs.children].find((r) => r.dataset.id > after && !isMine(r.msg));
+  if (!row) return view.divider.remove();
+  if (view.divider.parentNode !== row) row.querySelector(':scope > .day').after(view.divider);
+}
+
+/** Show the "New messages" line near the top when there is one to show, else the newest messages. */
+function settle() {
+  const { log } = view;
+  if (!view.divider.isConnected || log.scrollHeight <= log.clientHeight) return scrollToBottom();
+  log.scrollTop += view.divider.getBoundingClientRect().top - log.getBoundingClientRect().top - 8;
+  onScroll();
 }
 
 function nearBottom() {
@@ -183,6 +209,8 @@ function scrollToBottom(smooth = false) {
   view.log.scrollTo({ top: view.log.scrollHeight, behavior: smooth ? 'smooth' : 'auto' });
   view.stick = true;
   view.jump.hidden = true;
+  state.atBottom = true;
+  readIfSeen(view.roomId);
 }
 
 function followIfStuck() {
@@ -192,7 +220,11 @@ function followIfStuck() {
 
 function onScroll() {
   view.stick = nearBottom();
-  if (view.stick) view.jump.hidden = true;
+  state.atBottom = view.stick;
+  if (view.stick) {
+    view.jump.hidden = true;
+    readIfSeen(view.roomId);
+  }
   if (view.log.scrollTop < 400) loadOlder();
 }
 
@@ -213,9 +245,23 @@ async function loadInitial(roomId) {
   d.loading = false;
   if (!view || view.roomId !== roomId) return;
   renderAll();
-  scrollToBottom();
-  markRead(roomId);
+  settle();
   fillViewport();
+}
+
+/** Open a room at a message (a search hit): load it with what surrounds it, then go to it. */
+async function openAt(roomId, message) {
+  if (!roomData(roomId).byId.has(message.id)) {
+    renderTop();
+    try {
+      await loadAround(roomId, message);
+    } catch (e) {
+      toast(`Could not load the message: ${e.message}`, 'error');
+    }
+    if (!view || view.roomId !== roomId) return;
+    renderAll();
+  }
+  jumpTo(roomId, message.id);
 }
 
 function fillViewport() {
@@ -259,6 +305,7 @@ function rerender(id) {
   const key = old.focusKey || (focused && focused.dataset.key);
   const row = renderMessage(m);
   old.replaceWith(row);
+  if (view.divider.parentNode === old) placeDivider();
   if (key) row.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
 }
 
@@ -305,6 +352,8 @@ on('roster', ({ roomId }) => {
 on('messages', ({ roomId, added }) => {
   if (!view || view.roomId !== roomId) return;
   const mine = added.some((m) => m.author && state.me && m.author.id === state.me.id);
+  // Messages arriving unseen (tab hidden, scrolled up) get the line above them.
+  if (view.dividerAfter == null && !mine && !seesRoom(roomId)) view.dividerAfter = readMarker(roomId) || '';
   insertRows(added);
   if (mine) scrollToBottom();
   else followIfStuck();

@@ -2,6 +2,7 @@
 import { h, toast, iconButton } from './dom.js';
 import { icon } from './icons.js';
 import { sendMessage } from './outbox.js';
+import { mentionsAutocomplete } from './mentions-autocomplete.js';
 import { replyBar } from './reply.js';
 import { socket } from './socket.js';
 import { typingSender } from './typing.js';
@@ -28,6 +29,7 @@ export function createComposer(roomId, roomName) {
     'aria-hidden': 'true',
   });
   const preview = h('div', { class: 'attachment', hidden: true });
+  const mentions = mentionsAutocomplete(input, roomId);
   const reply = replyBar(() => {
     input.removeAttribute('aria-describedby');
     input.focus();
@@ -47,6 +49,7 @@ export function createComposer(roomId, roomName) {
       'div',
       { class: 'composer-box' },
       h('label', { for: input.id, class: 'composer-label', text: 'Message' }),
+      mentions.el,
       h('div', { class: 'composer-row' }, attachBtn, input, sendBtn),
     ),
     fileInput,
@@ -126,6 +129,7 @@ export function createComposer(roomId, roomName) {
     submit();
   });
   input.addEventListener('keydown', (e) => {
+    if (mentions.onKey(e)) return;
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       submit();

@@ -5,8 +5,9 @@ import { messageDeleted, messageUpdated, reactionChanged, refreshWindow } from '
 import { toast } from './dom.js';
 import { failByClientId, failOldestInFlight, flushOutbox, markUnconfirmed, reconcile } from './outbox.js';
 import { socket } from './socket.js';
-import { state, emit, roomData, addMessages, noteLast, markRead, isMine, clearMessages, upsertRoom } from './store.js';
+import { state, emit, roomData, addMessages, noteLast, isMine, clearMessages, upsertRoom } from './store.js';
 import { stopTyping, userTyping } from './typing.js';
+import { countNew, readIfSeen, readUpdated } from './unread.js';
 
 /** Add messages that reached a room (live or caught up): reconcile, store, count unread. */
 export function ingest(roomId, messages, clientId) {
@@ -20,8 +21,8 @@ export function ingest(roomId, messages, clientId) {
   if (d.loaded || d.loading) fresh = addMessages(roomId, messages);
   else fresh = messages.filter((m) => noteLast(roomId, m));
   if (fresh.length) emit('messages', { roomId, added: fresh });
-  if (roomId === state.current && document.visibilityState === 'visible') markRead(roomId);
-  else d.unread += fresh.filter((m) => !isMine(m)).length;
+  countNew(roomId, fresh);
+  readIfSeen(roomId);
   emit('rooms');
 }
 
@@ -50,7 +51,7 @@ export async function onSocketOpen(reconnect) {
   }
   for (const id of state.rooms.keys()) {
     socket.send({ type: 'join_room', room_id: id });
-    if (reconnect && !roomData(id).loaded) loadPreview(id);
+    if (reconnect && !roomData(id).loaded && !roomData(id).server) loadPreview(id);
   }
 }
 
@@ -84,9 +85,18 @@ async function refreshLoaded(roomId) {
   }
 }
 
+let recount = null;
+
+/** Re-read the rooms once the joins settle: what was posted before a join reached the counts only. */
+function recountLater() {
+  clearTimeout(recount);
+  recount = setTimeout(() => refreshRooms().catch(() => {}), 250);
+}
+
 function joined(roomId) {
   const d = roomData(roomId);
   d.joined = true;
+  if (d.server && !d.loaded) recountLater();
   if (d.loaded && d.rejoined) refreshLoaded(roomId);
   d.rejoined = false;
   if (d.loaded) syncRoom(roomId, d.messages.length ? d.messages.at(-1).id : null);
@@ -129,6 +139,7 @@ const handlers = {
   reaction_added: (f) => reactionChanged(f.room_id, f.message_id, f.emoji, f.user_id, true),
   reaction_removed: (f) => reactionChanged(f.room_id, f.message_id, f.emoji, f.user_id, false),
   joined: (f) => joined(f.room_id),
+  read_updated: (f) => readUpdated(f.room_id, f.last_read_id),
   error: (f) => frameError(f),
 };
 

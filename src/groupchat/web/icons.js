@@ -89,6 +89,11 @@ const ICONS = {
     ['circle', { cx: '8', cy: '15', r: '4' }],
     ['path', { d: 'M11 12l8-8M16 7l2.5 2.5M14 9l2 2' }],
   ],
+  search: [
+    ['circle', { cx: '10.5', cy: '10.5', r: '6' }],
+    ['path', { d: 'M15 15l5 5' }],
+  ],
+  bell: [['path', { d: 'M6 16.5V11a6 6 0 0 1 12 0v5.5l1.5 1.5h-15zM10 20.5h4' }]],
 };
 
 /** Build an <svg> icon (decorative: hidden from assistive technology). */

@@ -6,7 +6,10 @@ import { icon } from './icons.js';
 import { aiModes, select } from './members.js';
 import { openProfile } from './profile.js';
 import { navigate } from './router.js';
+import { notifyButton } from './notify.js';
+import { openSearch } from './search.js';
 import { state, on, roomData, sortedRooms } from './store.js';
+import { countsText } from './unread.js';
 
 let list = null;
 let footer = null;
@@ -20,17 +23,21 @@ function previewText(m) {
   return who ? `${who}: ${text}` : text;
 }
 
+function badges(d) {
+  const mention = d.mentions > 0 ? h('span', { class: 'badge mention', text: `@${d.mentions}` }) : null;
+  if (d.unread > 0) return h('span', { class: 'badges', 'aria-hidden': 'true' }, mention, h('span', { class: 'badge', text: String(d.unread) }));
+  return d.mark ? h('span', { class: 'dot', 'aria-hidden': 'true' }) : null;
+}
+
 function roomItem(room) {
   const d = roomData(room.id);
-  const unread = d.unread > 0 || d.mark;
-  const badge =
-    d.unread > 0 ? h('span', { class: 'badge', text: String(d.unread) }) : d.mark ? h('span', { class: 'dot' }) : null;
+  const counts = countsText(d);
   const link = h(
     'a',
     {
       href: `/rooms/${encodeURIComponent(room.id)}`,
       'data-route': '',
-      class: `room-item${unread ? ' unread' : ''}`,
+      class: `room-item${counts ? ' unread' : ''}`,
       'aria-current': room.id === state.current ? 'page' : null,
     },
     h('span', { class: 'room-icon', 'aria-hidden': 'true' }, icon(room.is_public ? 'hash' : 'lock')),
@@ -44,9 +51,9 @@ function roomItem(room) {
       'span',
       { class: 'room-meta' },
       d.last ? h('time', { datetime: d.last.created_at, text: shortWhen(d.last.created_at) }) : null,
-      badge,
+      badges(d),
     ),
-    unread ? srOnly(d.unread > 0 ? `, ${d.unread} unread` : ', unread messages') : null,
+    counts ? srOnly(`, ${counts}`) : null,
   );
   return h('li', {}, link);
 }
@@ -99,6 +106,16 @@ function renderFooter() {
   );
 }
 
+/** The bell asking for notification permission; gone once the browser has an answer. */
+function renderBell() {
+  const bell = notifyButton(() => {
+    const focus = document.activeElement === bell;
+    bell.remove();
+    if (focus) document.querySelector('.side-head .icon-btn')?.focus();
+  });
+  return bell;
+}
+
 /** Build the sidebar element. */
 export function createSidebar() {
   list = h('ul', { class: 'room-list' });
@@ -112,6 +129,8 @@ export function createSidebar() {
       h('span', { class: 'logo', 'aria-hidden': 'true' }, icon('chat')),
       'GroupChat',
     ),
+    iconButton('search', 'Search messages', () => openSearch()),
+    renderBell(),
     iconButton('compass', 'Browse public rooms', openBrowse),
     iconButton('plus', 'New room', openCreate),
   );

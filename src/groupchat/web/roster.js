@@ -27,6 +27,11 @@ export function roleOf(roomId, userId) {
   return m ? m.role : null;
 }
 
+/** The room's members as last loaded (empty until known). */
+export function membersOf(roomId) {
+  return [...(rosters.get(roomId)?.values() || [])];
+}
+
 /** A member's display name, or a fallback when not (or no longer) a member. */
 export function memberName(roomId, userId) {
   if (state.me && userId === state.me.id) return nameOf(state.me);

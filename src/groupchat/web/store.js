@@ -9,6 +9,8 @@ export const state = {
   streams: new Map(),
   aiErrors: new Map(),
   current: null,
+  atBottom: false, // the open room's log is scrolled to its newest message
+  jump: null, // {roomId, message}: a message to open with its surroundings (a search hit)
   models: null,
   aiName: 'ai', // AI_NAME, from GET /api/models
   server: { registration: 'open', needs_setup: false }, // GET /api/server
@@ -36,6 +38,8 @@ export function resetState() {
   state.aiErrors.clear();
   state.refusals.clear();
   state.current = null;
+  state.atBottom = false;
+  state.jump = null;
   state.models = null;
 }
 
@@ -51,6 +55,9 @@ export function roomData(id) {
       loading: false,
       pending: [],
       unread: 0,
+      mentions: 0,
+      lastRead: null, // the server's read marker (v2), or null
+      counted: null, // newest message id the counts already include (from the server's Room)
       mark: false,
       last: null,
     };
@@ -72,7 +79,21 @@ export function upsertRoom(room) {
   if (room.my_role == null && prev) merged.my_role = prev.my_role;
   delete merged.members;
   state.rooms.set(room.id, merged);
+  takeCounts(room);
   return merged;
+}
+
+/** A member's Room (v2) carries unread counts and the read marker; broadcasts and v1 servers do not. */
+function takeCounts(room) {
+  if (room.unread_count == null) return;
+  const d = roomData(room.id);
+  d.server = true;
+  d.unread = room.unread_count;
+  d.mentions = room.mention_count || 0;
+  d.lastRead = room.last_read_id || null;
+  d.mark = false;
+  if (room.last_message) noteLast(room.id, room.last_message);
+  d.counted = room.last_message ? room.last_message.id : d.lastRead;
 }
 
 /** Remove a room and its data. */
@@ -149,6 +170,7 @@ export function lastReadId(roomId) {
 export function markRead(roomId) {
   const d = roomData(roomId);
   d.unread = 0;
+  d.mentions = 0;
   d.mark = false;
   if (d.last) localStorage.setItem(readKey(roomId), d.last.id);
 }
