@@ -110,7 +110,8 @@ def _derived_statuses(route: RouteContext) -> set[int]:
         statuses.add(401)
     if get_current_admin in calls:
         statuses.add(403)
-    if route.dependant.path_params:
+    named = [p.alias for p in route.dependant.query_params if p.alias.endswith("_id")]
+    if route.dependant.path_params or named:  # what it names may not exist, or not be visible
         statuses.add(404)
     if route.body_field is not None:
         statuses |= {400, 413, 422}
