@@ -85,3 +85,60 @@ def test_second_tab_clears_its_badge_when_the_first_reads(
     expect(room_link(second, "Trip")).not_to_have_accessible_name(re.compile("unread"))
     expect(second).to_have_title("GroupChat")
     assert counts(alice, room["id"])[:2] == (0, 0)
+
+
+# The browser's Notification API and the tab's visibility, replaced by recorders: a headless tab
+# is never hidden and shows no notifications.
+FAKE_NOTIFICATIONS = """
+window.__notes = [];
+window.__asked = 0;
+window.__hidden = false;
+class RecordedNotification {
+  static permission = 'default';
+  static requestPermission() {
+    window.__asked += 1;
+    RecordedNotification.permission = 'granted';
+    return Promise.resolve('granted');
+  }
+  constructor(title, options) { window.__notes.push({ title, body: options.body }); }
+  close() {}
+}
+window.Notification = RecordedNotification;
+Object.defineProperty(document, 'visibilityState', {
+  get: () => (window.__hidden ? 'hidden' : 'visible'),
+});
+"""
+
+
+def test_notifications_for_mentions_and_replies_while_hidden(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice, bob = person(server, "alice"), person(server, "bob")
+    room = create_room(alice, "Harbour")
+    add_member(alice, room["id"], bob)
+    question = post_message(alice, room["id"], "Who has the keys?")
+    page = alice.page
+    page.add_init_script(FAKE_NOTIFICATIONS)
+    page.goto(server.base_url)
+    bell = page.get_by_role("button", name="Turn on notifications for mentions and replies")
+    expect(bell).to_be_visible()
+    assert page.evaluate("window.__asked") == 0  # never asked on load
+    bell.click()
+    expect(bell).to_have_count(0)
+    assert page.evaluate("window.__asked") == 1
+
+    post_message(bob, room["id"], "Nice weather")  # visible tab: counted, no notification
+    expect(room_link(page, "Harbour")).to_have_accessible_name(re.compile(", 1 unread$"))
+    page.evaluate("window.__hidden = true")
+    post_message(bob, room["id"], "Boats are out")
+    post_message(bob, room["id"], f"@{alice.username} look at this")
+    reply = {"content": "I have them", "reply_to": question["id"]}
+    assert bob.api("POST", f"/api/rooms/{room['id']}/messages", json=reply).status_code == 201
+
+    expect(room_link(page, "Harbour")).to_have_accessible_name(
+        re.compile(", 4 unread, 2 mentions$")
+    )
+    assert page.evaluate("window.__notes") == [
+        {"title": "Bob in Harbour", "body": f"@{alice.username} look at this"},
+        {"title": "Bob in Harbour", "body": "I have them"},
+    ]

@@ -129,7 +129,6 @@ export function createSidebar() {
       h('span', { class: 'logo', 'aria-hidden': 'true' }, icon('chat')),
       'GroupChat',
     ),
-    iconButton('search', 'Search messages', () => openSearch()),
     renderBell(),
     iconButton('compass', 'Browse public rooms', openBrowse),
     iconButton('plus', 'New room', openCreate),
@@ -138,6 +137,7 @@ export function createSidebar() {
     'aside',
     { class: 'sidebar' },
     head,
+    h('button', { type: 'button', class: 'search-open', onclick: () => openSearch() }, icon('search'), 'Search messages'),
     h('nav', { class: 'rooms-nav', 'aria-label': 'Your rooms' }, h('h2', { class: 'side-title', text: 'Rooms' }), list),
     footer,
   );
