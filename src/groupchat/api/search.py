@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from groupchat.actions import search as search_action
 from groupchat.deps import CurrentUser, Svc
 from groupchat.schemas import SearchResults
+from groupchat.search_text import MAX_QUERY
 
 router = APIRouter(tags=["search"])
 
@@ -19,7 +20,7 @@ Cursor = Annotated[str | None, Query(max_length=64, pattern="^[0-9A-Za-z]+$")]  
 async def search(
     svc: Svc,
     user: CurrentUser,
-    q: Annotated[str, Query()],
+    q: Annotated[str, Query(max_length=MAX_QUERY)],
     room_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Cursor = None,

@@ -8,9 +8,17 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from groupchat.store import read_markers
+
+# SQLite walks the FTS index newest first by rowid and stops at the limit (ordering by id
+# would sort every match). Rowids follow insertion, and a room's messages are inserted in id
+# order (each new id sorts after the room's chain head), so within a room this is id order;
+# across rooms two messages stored within the same millisecond by different processes may
+# swap. Paging compares rowids too, so no page skips or repeats a message.
+_SQLITE_BEFORE = "messages_fts.rowid < (SELECT rowid FROM messages WHERE id = :before)"
 _SQLITE_MATCH = (
     "SELECT m.id FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
-    " WHERE messages_fts MATCH :q AND {where} ORDER BY m.id DESC LIMIT :limit"
+    " WHERE messages_fts MATCH :q AND {where} ORDER BY messages_fts.rowid DESC LIMIT :limit"
 )
 _PG_MATCH = (  # the document is migration 0007's index expression, to the letter
     "SELECT m.id FROM messages m WHERE to_tsvector('simple'::regconfig,"
@@ -38,9 +46,11 @@ async def find(
     else:
         where.append("m.room_id IN (SELECT room_id FROM room_members WHERE user_id = :user_id)")
         params["user_id"] = user_id
+    pg = conn.dialect.name == "postgresql"
     if before is not None:
-        where.append("m.id < :before")
+        where.append("m.id < :before" if pg else _SQLITE_BEFORE)
         params["before"] = before
-    sql = _PG_MATCH if conn.dialect.name == "postgresql" else _SQLITE_MATCH
+    sql = _PG_MATCH if pg else _SQLITE_MATCH
+    await read_markers.no_jit(conn)
     rows = await conn.execute(sa.text(sql.replace("{where}", " AND ".join(where))), params)
     return [row[0] for row in rows]
