@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -17,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Scope
 
-from groupchat import events
 from groupchat.actions.signup import announce_setup
 from groupchat.ai.participant import Participant
 from groupchat.ai.setup import build_participant
@@ -44,15 +42,13 @@ from groupchat.query_params import single_values
 from groupchat.ratelimit import AuthRateLimit
 from groupchat.realtime.bus import Event, MemoryBus
 from groupchat.realtime.hub import Hub
-from groupchat.realtime.ordering import Fetch, Orderer
+from groupchat.realtime.ordering import Orderer
 from groupchat.realtime.redis_bus import RedisBus, make_bus
 from groupchat.security import Passwords, Tokens
 from groupchat.services import NoAi, Services
 from groupchat.static import add_client_routes
-from groupchat.store import messages as message_store
 
 log = logging.getLogger(__name__)
-CATCH_UP_LIMIT = 500  # messages a process fetches to fill a hole in a room's live stream
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -119,7 +115,7 @@ async def start_services(settings: Settings) -> Services:
     for folder in ("avatars", "chat-images"):
         (settings.upload_dir / folder).mkdir(parents=True, exist_ok=True)
     hub, bus = Hub(), make_bus(settings.redis_url)
-    bus.subscribe(hub.deliver if isinstance(bus, MemoryBus) else _ordered(hub, bus, db))
+    bus.subscribe(hub.deliver if isinstance(bus, MemoryBus) else _ordered(hub, bus))
     await bus.start()
     services = Services(
         settings=settings,
@@ -144,25 +140,9 @@ async def start_services(settings: Settings) -> Services:
     return services
 
 
-def _messages_after(db: Database) -> Fetch:
-    """new_message frames of the messages stored after the one with this hash (oldest first)."""
-
-    async def fetch(room_id: str, after_hash: str) -> list[dict[str, Any]]:
-        async with db.read() as conn:
-            found = await message_store.find_by_hash(conn, after_hash)
-            if found is None:
-                return []
-            page, _ = await message_store.list_page(
-                conn, room_id, limit=CATCH_UP_LIMIT, after=found[0].id, reactions=False
-            )
-        return [events.new_message(message) for message in page]
-
-    return fetch
-
-
-def _ordered(hub: Hub, bus: RedisBus, db: Database) -> Callable[[Event], None]:
+def _ordered(hub: Hub, bus: RedisBus) -> Callable[[Event], None]:
     """Several processes: frames reach the hub in chain order; sockets resync after an outage."""
-    orderer = Orderer(hub.deliver, hub.has_room, lambda: bus.down, _messages_after(db))
+    orderer = Orderer(hub.deliver, hub.has_room, lambda: bus.down)
     bus.on_resync = lambda: orderer.resync(hub.room_ids())
     return orderer.on_event
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from groupchat.realtime.bus import Event, Handler
 
@@ -26,7 +24,6 @@ REORDER_WAIT = 0.5  # seconds a frame may wait for its predecessor
 FIRST_WAIT = 0.1  # the first frame of a room here: gather what races with it
 UNLINKED_ENTRIES = ("message_updated", "message_deleted")  # chain entries, when `chain` is unset
 DEGRADED_WAIT = 0.2  # seconds: while the bus is down, resyncs of a room are this far apart
-SENT_KEPT = 256  # per room: a frame for one of these came late, after the database catch-up
 START = ""  # the head before a room's first message (and after a clear)
 
 
@@ -35,8 +32,6 @@ class _Room:
     head: str | None = None  # hash of the last message delivered; None: not known yet
     waiting: list[Event] = field(default_factory=list)  # arrival order
     timer: asyncio.TimerHandle | None = None
-    fetching: bool = False  # a database catch-up runs: frames wait behind it
-    sent: deque[str] = field(default_factory=lambda: deque(maxlen=SENT_KEPT))  # hashes delivered
 
 
 def resync_frame(room_id: str) -> dict[str, str]:
@@ -54,10 +49,6 @@ def _link(event: Event) -> tuple[str, str] | None:
     return str(message.get("prev_hash") or START), str(message.get("hash") or "")
 
 
-# (room_id, hash of the last message delivered) -> the frames of the messages after it, in order
-Fetch = Callable[[str, str], Awaitable[list[dict[str, Any]]]]
-
-
 class Orderer:
     """Sits between the bus and the hub (only with REDIS_URL: one process publishes in order)."""
 
@@ -66,15 +57,12 @@ class Orderer:
         deliver: Handler,
         has_sockets: Callable[[str], bool],
         degraded: Callable[[], bool] = lambda: False,
-        fetch: Fetch | None = None,
     ) -> None:
-        self._fetch = fetch  # the room's new_message frames after a hash, from the database
         self._deliver = deliver
         self._has_sockets = has_sockets
         self._degraded = degraded  # the bus is down: this process sees only its own events
         self._rooms: dict[str, _Room] = {}
         self._to_resync: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def on_event(self, event: Event) -> None:
         room_id = event.room_id
@@ -88,9 +76,6 @@ class Orderer:
             self._deliver(event)
             return
         room = self._rooms.setdefault(room_id, _Room())
-        link = _link(event)
-        if link is not None and link[1] in room.sent:
-            return  # delivered already, from the database
         if self._degraded() and room.head is None and self._chained(event):
             self._resync_soon(room_id)  # nothing to check it against, and a gap would not heal
             return
@@ -123,7 +108,7 @@ class Orderer:
 
     def _drain(self, room_id: str, room: _Room) -> None:
         """Deliver what can go now; start the timer when something must wait."""
-        while room.waiting and not room.fetching:
+        while room.waiting:
             index = self._next(room)
             if index is None:
                 break
@@ -131,7 +116,7 @@ class Orderer:
         if not room.waiting and room.timer is not None:
             room.timer.cancel()
             room.timer = None
-        elif room.waiting and room.timer is None and not room.fetching:
+        elif room.waiting and room.timer is None:
             wait = REORDER_WAIT if room.head is not None else FIRST_WAIT
             room.timer = asyncio.get_running_loop().call_later(wait, self._expire, room_id)
 
@@ -152,7 +137,6 @@ class Orderer:
         link = _link(event)
         if link is not None:
             room.head = link[1]
-            room.sent.append(link[1])
         elif event.frame.get("type") == "room_cleared":
             room.head = START
         elif event.frame.get("type") in UNLINKED_ENTRIES:
@@ -164,45 +148,9 @@ class Orderer:
         if room is None:
             return
         room.timer = None
-        if self._fetch is not None and room.head and not self._degraded():
-            room.fetching = True  # fill the hole from the database, in order, for every socket
-            self._tasks.add(task := asyncio.create_task(self._fill(room_id, room, room.head)))
-            task.add_done_callback(self._tasks.discard)
-            return
         gap = self._flush(room_id, room)
         if gap:
             log.warning("room %s: a message never arrived over the bus; sockets resync", room_id)
-            self._deliver(Event(frame=resync_frame(room_id), room_id=room_id))
-
-    async def _fill(self, room_id: str, room: _Room, head: str) -> None:
-        """Deliver the messages stored after `head` that never came over the bus; a frame that
-        waits for one of them goes in its place (it carries the sender's client_id)."""
-        assert self._fetch is not None
-        try:
-            frames = await self._fetch(room_id, head)
-        except Exception:
-            log.exception("room %s: catching up from the database failed", room_id)
-            frames = []
-        finally:
-            room.fetching = False
-        if self._rooms.get(room_id) is not room:
-            return
-        waiting = {link[1]: e for e in room.waiting if (link := _link(e)) is not None}
-        for frame in frames:
-            event = Event(frame=frame, room_id=room_id)
-            link = _link(event)
-            if link is None or link[0] != room.head:
-                break
-            event = waiting.get(link[1], event)
-            if event in room.waiting:
-                room.waiting.remove(event)
-            self._emit(room, event)
-        self._drain(room_id, room)
-        if room.waiting and self._next(room) is None:  # still a hole: the sockets resync
-            self._expire_now(room_id, room)
-
-    def _expire_now(self, room_id: str, room: _Room) -> None:
-        if self._flush(room_id, room):
             self._deliver(Event(frame=resync_frame(room_id), room_id=room_id))
 
     def _flush(self, room_id: str, room: _Room) -> bool:
