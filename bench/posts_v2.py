@@ -36,6 +36,14 @@ def unpack(commit: str, into: Path) -> Path:
     return into / "src"
 
 
+def leave_out_search_index(source: Path) -> None:
+    """Migration 0007 without its FTS5 table and triggers (the read markers stay)."""
+    path = source / "groupchat/db/migrations/versions/0007_catching_up.py"
+    text = path.read_text()
+    assert "for statement in SQLITE_FTS:" in text
+    path.write_text(text.replace("for statement in SQLITE_FTS:", "for statement in ():"))
+
+
 _BASE_ENV = posts.server_env
 
 
@@ -88,6 +96,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--before", default="a7fa832^", help="the commit to compare with")
     parser.add_argument("--after", help="a commit to measure instead of the working tree")
+    parser.add_argument(
+        "--without-search-index",
+        action="store_true",
+        help="AFTER without the SQLite full-text index's triggers (migration 0007, another"
+        " issue's cost per post), to measure chain v2 alone",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--via", choices=("ws", "rest"), default="ws")
     parser.add_argument("--posters", type=int, default=64)
@@ -97,6 +111,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-before-") as tmp:
         before_src = unpack(args.before, Path(tmp) / "before")
         after_src = unpack(args.after, Path(tmp) / "after") if args.after else None
+        if args.without_search_index:
+            assert after_src is not None, "--without-search-index needs --after"
+            leave_out_search_index(after_src)
         found = asyncio.run(rounds(args, before_src, after_src))
     print(report(args, found))
     return 0
