@@ -3,12 +3,23 @@ message, through the real app. alice owns the room; bob joins; carol looks in fr
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from conftest import QUIET, Actor, Register, add_member, create_room
+from conftest import (
+    QUIET,
+    TEST_DATABASE_URL,
+    Actor,
+    Register,
+    add_member,
+    create_room,
+    make_settings,
+    reset_postgres,
+    start_server,
+)
 
 
 async def post(http: httpx.AsyncClient, who: Actor, rid: str, text: str, **more: Any) -> Any:
@@ -184,3 +195,30 @@ async def test_the_room_list_costs_the_same_statements_for_3_rooms_or_30(
     assert len(listed) == 30
     assert {counts(r) for r in listed} == {(1, 1)}
     assert {r["last_message"]["content"][:10] for r in listed} == {"@bob hello"}
+
+
+async def test_without_group_commit_sending_reads_and_search_finds_it(tmp_path: Path) -> None:
+    """GROUP_COMMIT=false stores each post in its own SQLAlchemy transaction: same rules."""
+    if TEST_DATABASE_URL:
+        await reset_postgres(TEST_DATABASE_URL)
+    server = await start_server(make_settings(tmp_path, group_commit=False))
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            people = []
+            for name in ("alice", "bob"):
+                body = {"username": name, "password": "password1"}
+                resp = (await http.post("/api/auth/register", json=body)).json()
+                people.append(Actor(name, resp["token"], resp["user"], server))
+            alice, bob = people
+            room = await create_room(http, alice)
+            await add_member(http, room, alice, bob)
+            await post(http, alice, room["id"], "@bob the quarterly numbers")
+            answer = await post(http, bob, room["id"], "thanks")
+            seen = await mine(http, bob, room["id"])
+            assert (counts(seen), seen["last_read_id"]) == ((0, 0), answer["id"])
+            assert counts(await mine(http, alice, room["id"])) == (1, 0)
+            resp = await http.get("/api/search", params={"q": "QUART"}, headers=bob.headers)
+            found = [r["message"]["content"] for r in resp.json()["results"]]
+            assert found == ["@bob the quarterly numbers"]
+    finally:
+        await server.stop()
