@@ -76,7 +76,11 @@ def test_second_tab_clears_its_badge_when_the_first_reads(
         expect(room_link(tab, "Trip")).to_be_visible()
 
     post_message(bob, room["id"], "Train at 9")
+    bus = post_message(bob, room["id"], "Bus at 10")
     for tab in (first, second):
+        expect(room_link(tab, "Trip")).to_have_accessible_name(re.compile(r", 2 unread$"))
+    assert bob.api("DELETE", f"/api/messages/{bus['id']}").status_code == 204
+    for tab in (first, second):  # a deleted message is no longer unread
         expect(room_link(tab, "Trip")).to_have_accessible_name(re.compile(r", 1 unread$"))
         expect(tab).to_have_title("(1) GroupChat")
 

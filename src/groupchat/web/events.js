@@ -7,7 +7,7 @@ import { failByClientId, failOldestInFlight, flushOutbox, markUnconfirmed, recon
 import { socket } from './socket.js';
 import { state, emit, roomData, addMessages, noteLast, isMine, clearMessages, upsertRoom } from './store.js';
 import { stopTyping, userTyping } from './typing.js';
-import { countNew, readIfSeen, readUpdated } from './unread.js';
+import { countNew, readIfSeen, readUpdated, unreadDeleted } from './unread.js';
 
 /** Add messages that reached a room (live or caught up): reconcile, store, count unread. */
 export function ingest(roomId, messages, clientId) {
@@ -135,7 +135,10 @@ const handlers = {
   member_left: (f) => memberLeft(f),
   ai_refused: (f) => refused(f),
   message_updated: (f) => messageUpdated(f.message),
-  message_deleted: (f) => messageDeleted(f.room_id, f.message_id),
+  message_deleted: (f) => {
+    messageDeleted(f.room_id, f.message_id);
+    unreadDeleted(f.room_id, f.message_id);
+  },
   reaction_added: (f) => reactionChanged(f.room_id, f.message_id, f.emoji, f.user_id, true),
   reaction_removed: (f) => reactionChanged(f.room_id, f.message_id, f.emoji, f.user_id, false),
   joined: (f) => joined(f.room_id),

@@ -58,6 +58,7 @@ export function roomData(id) {
       mentions: 0,
       lastRead: null, // the server's read marker (v2), or null
       counted: null, // newest message id the counts already include (from the server's Room)
+      recent: [], // {id, mention} of the unread messages counted live
       mark: false,
       last: null,
     };
@@ -88,12 +89,16 @@ function takeCounts(room) {
   if (room.unread_count == null) return;
   const d = roomData(room.id);
   d.server = true;
-  d.unread = room.unread_count;
-  d.mentions = room.mention_count || 0;
   d.lastRead = room.last_read_id || null;
+  const upTo = room.last_message ? room.last_message.id : d.lastRead;
+  // Messages counted live after the server's snapshot (its answer was on the way) still count.
+  const after = (id) => (!upTo || cmpId(id, upTo) > 0) && (!d.lastRead || cmpId(id, d.lastRead) > 0);
+  d.recent = d.recent.filter((r) => after(r.id));
+  d.unread = room.unread_count + d.recent.length;
+  d.mentions = (room.mention_count || 0) + d.recent.filter((r) => r.mention).length;
   d.mark = false;
   if (room.last_message) noteLast(room.id, room.last_message);
-  d.counted = room.last_message ? room.last_message.id : d.lastRead;
+  if (!d.counted || (upTo && cmpId(upTo, d.counted) > 0)) d.counted = upTo;
 }
 
 /** Remove a room and its data. */
@@ -171,6 +176,7 @@ export function markRead(roomId) {
   const d = roomData(roomId);
   d.unread = 0;
   d.mentions = 0;
+  d.recent = [];
   d.mark = false;
   if (d.last) localStorage.setItem(readKey(roomId), d.last.id);
 }

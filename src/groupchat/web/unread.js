@@ -38,8 +38,10 @@ export function countNew(roomId, messages) {
       continue;
     }
     if (d.lastRead && cmpId(m.id, d.lastRead) <= 0) continue;
+    const mention = mentionsMe(m);
     d.unread += 1;
-    if (mentionsMe(m)) {
+    d.recent.push({ id: m.id, mention });
+    if (mention) {
       d.mentions += 1;
       notifyMention(m, state.rooms.get(roomId));
     }
@@ -72,8 +74,17 @@ export function readUpdated(roomId, lastRead) {
     const unread = d.messages.filter((m) => cmpId(m.id, lastRead) > 0 && !isMine(m));
     d.unread = unread.length;
     d.mentions = unread.filter(mentionsMe).length;
+    d.recent = d.recent.filter((r) => cmpId(r.id, lastRead) > 0);
   } else return void fetchRoom(roomId).catch(() => {});
   emit('rooms');
+}
+
+/** A message was deleted: if it may have been unread, take the counts from the server again. */
+export function unreadDeleted(roomId, id) {
+  const d = state.data.get(roomId);
+  if (!d || !d.server || !d.unread || (d.lastRead && cmpId(id, d.lastRead) <= 0)) return;
+  d.recent = d.recent.filter((r) => r.id !== id);
+  fetchRoom(roomId).catch(() => {});
 }
 
 /** Words for a room's counts, e.g. "3 unread, 1 mention". */
