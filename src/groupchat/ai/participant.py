@@ -37,6 +37,7 @@ STOPPED = "The answer was stopped."
 ROOM_GONE = {"room_cleared": "The room was cleared.", "room_deleted": "The room was deleted."}
 QUEUE_FULL = "Too many questions are waiting for the AI in this room; ask again in a moment."
 SHUTTING_DOWN = "The server is restarting; another server answers."
+HALT_SECONDS = 10.0  # a clear or delete that never announces itself stops halting its room
 
 
 class Participant:
@@ -61,6 +62,8 @@ class Participant:
         self._background: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
+        # rooms being cleared or deleted here: nothing is claimed there until the bus says done
+        self._halted: set[str] = set()
 
     def start(self) -> None:
         """Answer what waits from before (a restart, a crashed process), and keep looking."""
@@ -84,9 +87,10 @@ class Participant:
         author = message.author.id if message.author else None
         limit = self.svc.settings.ai_queue_limit
         claimed = None
+        halted = room.id in self._halted
         async with self.svc.db.write() as conn:
             added = await ai_queue.add(conn, room.id, message.id, author, message.created_at, limit)
-            if added and room.id not in self._workers and not self._stopping:
+            if added and room.id not in self._workers and not self._stopping and not halted:
                 claimed = await ai_queue.claim(conn, room.id, self.owner, time.time(), self.lease)
         if not added:
             await self._refuse(room)
@@ -113,6 +117,10 @@ class Participant:
             return
         reason = ROOM_GONE.get(str(event.frame.get("type")))
         room_id = event.frame.get("room_id")
+        if reason is not None and isinstance(room_id, str) and room_id in self._halted:
+            self._halted.discard(room_id)
+            if self.client is not None:  # a question asked since the clear waits for us
+                self.spawn(self._wake_later(room_id))
         if reason is not None and isinstance(room_id, str) and room_id in self._workers:
             self.spawn(self._stop_here(room_id, reason))
 
@@ -122,6 +130,8 @@ class Participant:
         if room_id == "*":
             await self._shut_down(reason)
             return
+        self._halted.add(room_id)  # until room_cleared/room_deleted comes back over the bus
+        asyncio.get_running_loop().call_later(HALT_SECONDS, self._halted.discard, room_id)
         async with self.svc.db.write() as conn:
             await ai_queue.drop_room(conn, room_id)
         await self._stop_here(room_id, reason)
@@ -151,8 +161,15 @@ class Participant:
         if self._background:  # let ledger rows be written
             await asyncio.wait(set(self._background), timeout=10)
 
+    async def _wake_later(self, room_id: str) -> None:
+        """After the stop that halted the room has ended (its worker too)."""
+        worker = self._workers.get(room_id)
+        if worker is not None:
+            await asyncio.wait({worker}, timeout=10)
+        self._wake(room_id)
+
     def _wake(self, room_id: str) -> None:
-        if room_id not in self._workers and not self._stopping:
+        if room_id not in self._workers and not self._stopping and room_id not in self._halted:
             self._workers[room_id] = asyncio.create_task(self._work(room_id, None))
 
     async def _sweep(self) -> None:
@@ -170,7 +187,7 @@ class Participant:
     async def _work(self, room_id: str, trigger: Trigger | None) -> None:
         """Answer the room's questions one by one while this process can claim them."""
         try:
-            while not self._stopping:
+            while not self._stopping and room_id not in self._halted:
                 if trigger is None:
                     async with self.svc.db.write() as conn:
                         trigger = await ai_queue.claim(

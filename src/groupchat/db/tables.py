@@ -207,9 +207,7 @@ ai_triggers = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("room_id", ID, sa.ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False),
-    sa.Column(
-        "message_id", ID, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False
-    ),
+    sa.Column("message_id", ID, sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
     sa.Column("user_id", ID),  # whose message asked: their limits apply
     sa.Column("message_at", TS, nullable=False),
     sa.Column("claimed_by", ID),  # the process answering it (Participant.owner)

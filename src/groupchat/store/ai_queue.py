@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.db.tables import ai_triggers as t
+from groupchat.db.tables import rooms
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ async def add(
 ) -> bool:
     """Queue a question; False when `limit` already wait in the room (the one being answered
     does not count)."""
+    # lock the room's row so two processes cannot both see room for one more (PostgreSQL;
+    # SQLite's writers are serialized already)
+    await conn.execute(
+        sa.select(rooms.c.id).where(rooms.c.id == room_id).with_for_update(key_share=True)
+    )
     waiting = await conn.scalar(
         sa.select(sa.func.count()).where(t.c.room_id == room_id, t.c.claimed_by.is_(None))
     )
