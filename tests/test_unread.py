@@ -97,6 +97,27 @@ async def test_unread_and_mentions_count_what_others_wrote_since_the_marker(
     assert counts(await mine(http, alice, rid)) == (1, 0)
 
 
+async def test_joining_a_public_room_reads_its_history_and_broadcasts_carry_no_counts(
+    http: httpx.AsyncClient, alice: Actor, bob: Actor, carol: Actor
+) -> None:
+    room = await create_room(http, alice, is_public=True)
+    rid = room["id"]
+    await post(http, alice, rid, "first")
+    newest = await post(http, alice, rid, "second")
+    resp = await http.post(f"/api/rooms/{rid}/join", headers=carol.headers)
+    assert resp.status_code == 200, resp.text
+    seen = await mine(http, carol, rid)
+    assert (counts(seen), seen["last_read_id"]) == ((0, 0), newest["id"])
+    await post(http, alice, rid, "@carol welcome")
+    sock = await carol.socket(join=(rid,))
+    resp = await http.patch(f"/api/rooms/{rid}", json={"name": "lobby"}, headers=alice.headers)
+    assert resp.status_code == 200, resp.text
+    frame = await sock.expect("room_updated")
+    shared = ("my_role", "unread_count", "mention_count", "last_read_id", "last_message")
+    assert [frame["room"][k] for k in shared] == [None] * 5
+    assert counts(await mine(http, carol, rid)) == (1, 1)
+
+
 async def test_mentions_follow_edits_and_the_longest_name_wins(
     http: httpx.AsyncClient, register: Register, alice: Actor, bob: Actor
 ) -> None:
