@@ -155,5 +155,11 @@ async def test_pages_go_back_in_time(http: httpx.AsyncClient, alice: Actor) -> N
     last = await search(http, alice, "report", limit=2, before=sent[1]["id"])
     assert [r["message"]["id"] for r in last["results"]] == [sent[0]["id"]]
     assert last["has_more"] is False
+    # a cursor that names no message still means "older than this id"
+    cursor = sent[1]["id"] + "0"  # sorts just after sent[1], before sent[2]
+    older = await search(http, alice, "report", before=cursor)
+    assert [r["message"]["id"] for r in older["results"]] == [sent[1]["id"], sent[0]["id"]]
+    future = await search(http, alice, "report", before="7" * 26)
+    assert len(future["results"]) == 5
     everything = await search(http, alice, "report")
     assert (len(everything["results"]), everything["has_more"]) == (5, False)

@@ -15,7 +15,12 @@ from groupchat.store import read_markers
 # order (each new id sorts after the room's chain head), so within a room this is id order;
 # across rooms two messages stored within the same millisecond by different processes may
 # swap. Paging compares rowids too, so no page skips or repeats a message.
-_SQLITE_BEFORE = "messages_fts.rowid < (SELECT rowid FROM messages WHERE id = :before)"
+# An id that names no message (a client's own cursor) pages like a real one: older ids only.
+_SQLITE_BEFORE = (
+    "messages_fts.rowid < coalesce((SELECT rowid FROM messages WHERE id = :before),"
+    " (SELECT min(rowid) FROM messages WHERE id > :before),"
+    " (SELECT max(rowid) + 1 FROM messages))"
+)
 _SQLITE_MATCH = (
     "SELECT m.id FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
     " WHERE messages_fts MATCH :q AND {where} ORDER BY messages_fts.rowid DESC LIMIT :limit"
