@@ -289,7 +289,9 @@ async function loadOlder() {
   insertRows(added);
   renderTop();
   log.scrollTop = log.scrollHeight - before;
-  if (added.length) fillViewport();
+  // Still near the top (the page was short, or the log shrank meanwhile): no scroll event will come.
+  if (added.length && log.scrollTop < 400) loadOlder();
+  else if (added.length) fillViewport();
 }
 
 function rowOf(id) {
