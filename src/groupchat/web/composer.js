@@ -155,6 +155,7 @@ export function createComposer(roomId, roomName) {
   window.addEventListener('resize', grow);
   const destroy = () => {
     typing.stop();
+    mentions.destroy();
     window.removeEventListener('resize', grow);
   };
   return { el: form, focus: () => input.focus(), attach, replyTo, destroy };

@@ -2,7 +2,7 @@
 // field controls (aria-activedescendant); arrows move, Enter or Tab picks, Escape closes.
 import { h, nameOf, uid } from './dom.js';
 import { membersOf } from './roster.js';
-import { state } from './store.js';
+import { on, state } from './store.js';
 
 const MAX = 8;
 const TRIGGER = /(^|[^A-Za-z0-9_])@([A-Za-z0-9_.-]*)$/;
@@ -19,7 +19,7 @@ function candidates(roomId, prefix) {
   return all.filter((c) => starts(c.username) || c.label.split(/\s+/).some(starts)).slice(0, MAX);
 }
 
-/** Wire the autocomplete into a textarea; returns {el, onKey(event) -> handled, close()}. */
+/** Wire the autocomplete into a textarea; returns {el, onKey(event) -> handled, close(), destroy()}. */
 export function mentionsAutocomplete(input, roomId) {
   const list = h('ul', { class: 'mention-list', role: 'listbox', id: uid('mentions'), 'aria-label': 'Mention' });
   const status = h('span', { class: 'sr-only', role: 'status' });
@@ -96,5 +96,7 @@ export function mentionsAutocomplete(input, roomId) {
   input.addEventListener('input', update);
   input.addEventListener('click', update);
   input.addEventListener('blur', close);
-  return { el, onKey, close };
+  // The member list may arrive after the "@" was typed.
+  const destroy = on('roster', (e) => e.roomId === roomId && document.activeElement === input && update());
+  return { el, onKey, close, destroy };
 }
