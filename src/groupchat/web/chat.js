@@ -305,10 +305,16 @@ function rerender(id) {
   if (!old || !m || old.editing) return;
   const focused = old.contains(document.activeElement) ? document.activeElement.closest('[data-key]') : null;
   const key = old.focusKey || (focused && focused.dataset.key);
+  const onMessage = document.activeElement === old.querySelector('.msg'); // e.g. after a jump to it
   const row = renderMessage(m);
   old.replaceWith(row);
   if (view.divider.parentNode === old) placeDivider();
   if (key) row.querySelector(`[data-key="${CSS.escape(key)}"]`)?.focus();
+  else if (onMessage) {
+    const msg = row.querySelector('.msg');
+    msg.tabIndex = -1;
+    msg.focus({ preventScroll: true });
+  }
 }
 
 /** Scroll to a message (loading older pages until it shows) and put the focus on it. */
