@@ -28,6 +28,7 @@ from profile_summary import summary
 from servers import (
     ServerProcess,
     node_missing,
+    run_report,
     start_baseline,
     start_groupchat,
     start_node,
@@ -340,22 +341,7 @@ def target_lines(run: Run) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run on uvloop when installed; servers are stopped on any exit (Ctrl-C, SIGTERM, error)."""
-    args = parse_args(argv)
-    factory = None
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    try:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            print(runner.run(main_async(args)))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: servers stopped", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"fanout: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_report("fanout", main_async(parse_args(argv)))
 
 
 if __name__ == "__main__":

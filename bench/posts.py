@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import secrets
 import sys
@@ -31,6 +30,7 @@ from servers import (
     _healthz,
     _wait_ready,
     free_port,
+    run_report,
     stop_process,
 )
 from targets import expect_status, register_users
@@ -257,22 +257,7 @@ def report(args: argparse.Namespace, results: list[Result]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    factory = None
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    try:
-        with asyncio.Runner(loop_factory=factory) as runner:
-            print(runner.run(main_async(args)))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted: servers stopped", file=sys.stderr)
-        return 130
-    except (RuntimeError, OSError) as exc:
-        print(f"posts: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_report("posts", main_async(parse_args(argv)))
 
 
 if __name__ == "__main__":

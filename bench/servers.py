@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 
 from rawws import HttpClient, open_ws
@@ -228,3 +228,23 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
             proc.wait(15)
         finally:
             stop_process(proc)
+
+
+def run_report(name: str, report: Coroutine[object, object, str]) -> int:
+    """Run a benchmark's coroutine on uvloop when installed and print its report; servers are
+    stopped on any exit (Ctrl-C, SIGTERM, error). The exit status: 0, 1 on error, 130 stopped."""
+    factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    try:
+        with asyncio.Runner(loop_factory=factory) as runner:
+            print(runner.run(report))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted: servers stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, OSError) as exc:
+        print(f"{name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
