@@ -49,6 +49,24 @@ export function field(label, control, hint) {
 }
 
 /** A checkbox with its label after it. */
+/** A form's submit: the button disabled and `busy` in the status line while `action` runs, then
+ * the text it returns, or `errorText(err)` marked as an error. */
+export function submitWithStatus(form, button, status, busy, action, errorText = (err) => err.message) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    status.className = 'form-status';
+    status.textContent = busy;
+    try {
+      status.textContent = await action();
+    } catch (err) {
+      status.textContent = errorText(err);
+      status.classList.add('error');
+    }
+    button.disabled = false;
+  });
+}
+
 export function checkField(label, control, hint) {
   if (!control.id) control.id = uid('f');
   const hintEl = hint ? h('p', { class: 'hint', id: `${control.id}-hint`, text: hint }) : null;

@@ -1,7 +1,7 @@
 // Profile dialog: avatar, display name, bio, Nostr key link, own AI use, password, sign out (here or everywhere).
 import { api, uploadFile } from './api.js';
 import { signOut } from './actions.js';
-import { h, avatar, field, modal, toast, nameOf, confirmDialog } from './dom.js';
+import { h, avatar, field, modal, toast, nameOf, confirmDialog, submitWithStatus } from './dom.js';
 import { section } from './members.js';
 import { state, emit } from './store.js';
 import { ownUsage } from './usage.js';
@@ -122,20 +122,10 @@ export function openProfile() {
     dlg.close();
     signOut(false);
   });
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    save.disabled = true;
-    status.className = 'form-status';
-    status.textContent = 'Saving…';
-    try {
-      state.me = await api.patch('/api/auth/profile', { display_name: name.value.trim(), bio: bio.value.trim() });
-      emit('me');
-      status.textContent = 'Saved.';
-    } catch (err) {
-      status.textContent = err.message;
-      status.classList.add('error');
-    }
-    save.disabled = false;
+  submitWithStatus(form, save, status, 'Saving…', async () => {
+    state.me = await api.patch('/api/auth/profile', { display_name: name.value.trim(), bio: bio.value.trim() });
+    emit('me');
+    return 'Saved.';
   });
 }
 
@@ -168,22 +158,18 @@ function passwordSection() {
     field('New password', fresh, 'At least 8 characters.'),
     h('div', { class: 'actions' }, status, save),
   );
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    save.disabled = true;
-    status.className = 'form-status';
-    status.textContent = 'Changing…';
-    try {
+  submitWithStatus(
+    form,
+    save,
+    status,
+    'Changing…',
+    async () => {
       const body = { current_password: current.value, new_password: fresh.value };
       await api.post('/api/auth/password', body, { keepSession: true });
       form.reset();
-      status.textContent = 'Password changed. Your other devices were signed out.';
-    } catch (err) {
-      status.textContent =
-        err.status === 401 || err.status === 403 ? 'The current password is not right.' : err.message;
-      status.classList.add('error');
-    }
-    save.disabled = false;
-  });
+      return 'Password changed. Your other devices were signed out.';
+    },
+    (err) => (err.status === 401 || err.status === 403 ? 'The current password is not right.' : err.message),
+  );
   return section('Password', form);
 }

@@ -1,7 +1,7 @@
 // Room settings dialog: about/AI settings (owner/admin), AI cost and budget, invites, members, leave/clear/delete.
 import { api, enc } from './api.js';
 import { clearRoom, deleteRoom, fetchRoom, leaveRoom, loadModels, updateRoom } from './actions.js';
-import { h, modal, field, checkField, toast, confirmDialog } from './dom.js';
+import { h, modal, field, checkField, toast, confirmDialog, submitWithStatus } from './dom.js';
 import { aiModes, inviteSection, membersSection, section, select } from './members.js';
 import { canManage } from './store.js';
 import { money, periodNoun, usageReport } from './usage.js';
@@ -79,27 +79,16 @@ function aboutForm(room) {
     h('div', { class: 'actions' }, status, save),
   );
   fillModels(model, info, room.ai_model);
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    save.disabled = true;
-    status.className = 'form-status';
-    status.textContent = 'Saving…';
-    const fields = {
+  submitWithStatus(form, save, status, 'Saving…', async () => {
+    await updateRoom(room.id, {
       name: name.value.trim(),
       description: desc.value.trim(),
       is_public: pub.checked,
       ai_mode: mode.value,
       ai_model: model.value || null,
       ai_system_prompt: prompt.value.trim() || null,
-    };
-    try {
-      await updateRoom(room.id, fields);
-      status.textContent = 'Saved.';
-    } catch (err) {
-      status.textContent = err.message;
-      status.classList.add('error');
-    }
-    save.disabled = false;
+    });
+    return 'Saved.';
   });
   return form;
 }
@@ -127,21 +116,11 @@ function budgetForm(room, period, reload) {
     field(`AI budget per ${periodNoun(period)} (USD)`, input, hint),
     h('div', { class: 'actions' }, status, save),
   );
-  form.addEventListener('submit', async (e) => {
-    e.preventDefault();
-    save.disabled = true;
-    status.className = 'form-status';
-    status.textContent = 'Saving…';
-    try {
-      const budget = input.value.trim() === '' ? null : Number(input.value);
-      room.ai_budget_usd = (await updateRoom(room.id, { ai_budget_usd: budget })).ai_budget_usd;
-      status.textContent = budget == null ? 'Saved: the server’s limit applies.' : `Saved: ${money(budget)}.`;
-      reload();
-    } catch (err) {
-      status.textContent = err.message;
-      status.classList.add('error');
-    }
-    save.disabled = false;
+  submitWithStatus(form, save, status, 'Saving…', async () => {
+    const budget = input.value.trim() === '' ? null : Number(input.value);
+    room.ai_budget_usd = (await updateRoom(room.id, { ai_budget_usd: budget })).ai_budget_usd;
+    reload();
+    return budget == null ? 'Saved: the server’s limit applies.' : `Saved: ${money(budget)}.`;
   });
   return form;
 }
