@@ -90,7 +90,7 @@ class HostCheck:
 
     def __init__(self, app: ASGIApp, origins: Iterable[str]) -> None:
         self.app = app
-        self.allowed = frozenset(h for o in origins for h in _host_forms(o))
+        self.allowed = frozenset(h for o in origins for h in host_forms(o))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in HOST_EXEMPT_PATHS:
@@ -105,7 +105,7 @@ class HostCheck:
             await _send_json(send, 421, "this server does not answer for that host name")
 
 
-def _host_forms(origin: str) -> set[str]:
+def host_forms(origin: str) -> set[str]:
     """The Host header values that name `origin`: with and without its default port."""
     parts = urlsplit(origin)
     if not parts.hostname:

@@ -18,7 +18,7 @@ from groupchat.actions.auth import authenticate
 from groupchat.actions.messages import send_message
 from groupchat.config import Settings, origin_of
 from groupchat.errors import AppError
-from groupchat.middleware import _host_forms as host_forms
+from groupchat.middleware import host_forms
 from groupchat.ratelimit import RateLimit
 from groupchat.realtime.bus import Event
 from groupchat.realtime.hub import CLOSE_UNAUTHORIZED, Socket
