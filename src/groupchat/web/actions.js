@@ -35,9 +35,15 @@ export async function loadPreview(roomId) {
   }
 }
 
+// Membership changes made here while a room list was on the way win over that (older) list.
+let changes = 0;
+const changedAt = new Map();
+const touch = (id) => changedAt.set(id, ++changes);
+
 /** Track a room the user belongs to: store it, join it live, fetch its preview. */
 export function addRoom(room) {
   const known = state.rooms.has(room.id);
+  if (!known) touch(room.id);
   const merged = upsertRoom(room);
   if (!known) {
     socket.send({ type: 'join_room', room_id: room.id });
@@ -49,9 +55,12 @@ export function addRoom(room) {
 
 /** Reload the user's rooms; rooms no longer listed are dropped. */
 export async function refreshRooms() {
-  const { rooms } = await api.get('/api/rooms?scope=mine');
-  const ids = new Set(rooms.map((r) => r.id));
-  for (const id of [...state.rooms.keys()]) if (!ids.has(id)) forgetRoom(id);
+  const asked = changes;
+  const listed = (await api.get('/api/rooms?scope=mine')).rooms;
+  const stale = (id) => (changedAt.get(id) || 0) > asked;
+  const ids = new Set(listed.map((r) => r.id));
+  for (const id of [...state.rooms.keys()]) if (!ids.has(id) && !stale(id)) forgetRoom(id);
+  const rooms = listed.filter((r) => !stale(r.id));
   const fresh = rooms.filter((r) => !state.rooms.has(r.id) && r.unread_count == null);
   for (const r of rooms) upsertRoom(r);
   await Promise.all(fresh.map((r) => loadPreview(r.id)));
@@ -60,6 +69,7 @@ export async function refreshRooms() {
 
 /** Remove a room locally (deleted, left or removed). */
 export function forgetRoom(id) {
+  touch(id);
   dropRoom(id);
   for (const [sid, s] of state.streams) if (s.room_id === id) state.streams.delete(sid);
   emit('rooms');
