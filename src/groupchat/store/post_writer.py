@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy.engine import make_url
 
 from groupchat.config import Settings
+from groupchat.db.checkpoints import WalCheckpointer
 from groupchat.db.engine import Database, connect_sqlite
 from groupchat.errors import ServiceUnavailable
 from groupchat.store import post_batch
@@ -78,13 +79,15 @@ def _unavailable(count: int) -> list[Outcome]:
 
 
 class SqliteWriter:
-    """The SQLite writer thread (WAL, BEGIN IMMEDIATE, SQLITE_SYNCHRONOUS)."""
+    """The SQLite writer thread (WAL, BEGIN IMMEDIATE, SQLITE_SYNCHRONOUS); its WAL checkpoints
+    run on a thread of their own (db/checkpoints.py)."""
 
     def __init__(self, db: Database, path: str, settings: Settings) -> None:
         self._db, self._path, self._sync = db, path, settings.sqlite_synchronous
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._checkpoints = WalCheckpointer(path, settings.sqlite_synchronous)
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -94,6 +97,7 @@ class SqliteWriter:
         )
         self._thread.start()
         await asyncio.wrap_future(ready)
+        self._checkpoints.start()
 
     def submit(self, post: NewPost) -> asyncio.Future[Posted]:
         if self._loop is None or self._thread is None:
@@ -108,10 +112,12 @@ class SqliteWriter:
         if thread is not None:
             self._queue.put(None)
             await asyncio.to_thread(thread.join)
+        await asyncio.to_thread(self._checkpoints.stop)
 
     def _run(self, ready: concurrent.futures.Future[None]) -> None:
         try:
             conn = connect_sqlite(self._path, self._sync)
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread's job
         except BaseException as exc:
             ready.set_exception(exc)
             return
@@ -128,6 +134,7 @@ class SqliteWriter:
                         outcomes = _unavailable(len(batch))
                     assert self._loop is not None
                     self._loop.call_soon_threadsafe(_settle, batch, outcomes)
+                    self._checkpoints.committed(len(batch))
         finally:
             conn.close()
 

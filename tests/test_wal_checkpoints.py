@@ -1,0 +1,92 @@
+"""WAL checkpoints run on their own thread, never inside a post's commit (db/checkpoints.py).
+
+In WAL mode the database file itself changes only when a checkpoint copies pages back into it,
+so these tests watch that file: posts are stored in the WAL at once, and the file catches up
+within about a second without any of the posts' commits doing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from conftest import TEST_DATABASE_URL, Actor, create_room
+from groupchat.db import checkpoints
+from groupchat.db.checkpoints import WalCheckpointer
+from groupchat.db.engine import connect_sqlite
+
+pytestmark = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's WAL")
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def changes(path: Path, before: str, seconds: float) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if digest(path) != before:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+def wal_table(path: Path) -> sqlite3.Connection:
+    conn = connect_sqlite(str(path), "normal")
+    conn.execute("PRAGMA wal_autocheckpoint=0")  # as the post writer's connection
+    conn.execute("CREATE TABLE t (x TEXT)")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return conn
+
+
+async def test_posts_reach_the_database_file_through_the_checkpoint_thread(
+    http, server, alice: Actor
+) -> None:
+    db_file = server.settings.sqlite_path
+    room = await create_room(http, alice, name="wal")
+    await asyncio.sleep(checkpoints.EVERY_SECONDS + 0.5)  # what the setup wrote is checkpointed
+    before = digest(db_file)
+    for i in range(5):
+        resp = await http.post(
+            f"/api/rooms/{room['id']}/messages", json={"content": f"m{i}"}, headers=alice.headers
+        )
+        assert resp.status_code == 201
+    assert digest(db_file) == before, "a post's commit checkpointed the WAL itself"
+    assert await changes(db_file, before, checkpoints.EVERY_SECONDS + 2)
+    stored = sqlite3.connect(db_file).execute("SELECT count(*) FROM messages").fetchone()[0]
+    assert stored == 5
+
+
+async def test_many_posts_wake_the_checkpoint_thread_before_the_second_is_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "EVERY_SECONDS", 30.0)
+    path = tmp_path / "w.db"
+    conn = wal_table(path)
+    checkpointer = WalCheckpointer(str(path), "normal")
+    checkpointer.start()
+    try:
+        before = digest(path)
+        conn.execute("INSERT INTO t VALUES ('a')")
+        checkpointer.committed(1)
+        assert not await changes(path, before, 0.5), "checkpointed before it was due"
+        checkpointer.committed(checkpoints.EVERY_POSTS)
+        assert await changes(path, before, 3)
+    finally:
+        await asyncio.to_thread(checkpointer.stop)
+        conn.close()
+
+
+async def test_stopping_checkpoints_what_is_left(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    conn = wal_table(path)
+    checkpointer = WalCheckpointer(str(path), "normal")
+    checkpointer.start()
+    before = digest(path)
+    conn.execute("INSERT INTO t VALUES ('a')")
+    await asyncio.to_thread(checkpointer.stop)
+    assert digest(path) != before
+    conn.close()
