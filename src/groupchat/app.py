@@ -42,7 +42,7 @@ from groupchat.query_params import single_values
 from groupchat.ratelimit import AuthRateLimit
 from groupchat.realtime.bus import Event, MemoryBus
 from groupchat.realtime.hub import Hub
-from groupchat.realtime.ordering import Orderer
+from groupchat.realtime.ordering import Orderer, StoredChain
 from groupchat.realtime.redis_bus import RedisBus, make_bus
 from groupchat.security import Passwords, Tokens
 from groupchat.services import NoAi, Services
@@ -115,7 +115,7 @@ async def start_services(settings: Settings) -> Services:
     for folder in ("avatars", "chat-images"):
         (settings.upload_dir / folder).mkdir(parents=True, exist_ok=True)
     hub, bus = Hub(), make_bus(settings.redis_url)
-    bus.subscribe(hub.deliver if isinstance(bus, MemoryBus) else _ordered(hub, bus))
+    bus.subscribe(hub.deliver if isinstance(bus, MemoryBus) else _ordered(hub, bus, db))
     await bus.start()
     services = Services(
         settings=settings,
@@ -140,10 +140,11 @@ async def start_services(settings: Settings) -> Services:
     return services
 
 
-def _ordered(hub: Hub, bus: RedisBus) -> Callable[[Event], None]:
+def _ordered(hub: Hub, bus: RedisBus, db: Database) -> Callable[[Event], None]:
     """Several processes: frames reach the hub in chain order; sockets resync after an outage."""
-    orderer = Orderer(hub.deliver, hub.has_room, lambda: bus.down)
+    orderer = Orderer(hub.deliver, hub.has_room, StoredChain(db))
     bus.on_resync = lambda: orderer.resync(hub.room_ids())
+    bus.join_hook = orderer.ready
     return orderer.on_event
 
 

@@ -42,6 +42,9 @@ class Bus(Protocol):
 
     async def close(self) -> None: ...
 
+    async def before_join(self, room_id: str) -> None:
+        """A socket of this process is about to join the room (realtime/ordering.py)."""
+
 
 class MemoryBus:
     """Delivers events to this process's subscribers only."""
@@ -61,3 +64,6 @@ class MemoryBus:
 
     async def close(self) -> None:
         self._handlers.clear()
+
+    async def before_join(self, room_id: str) -> None:
+        return None

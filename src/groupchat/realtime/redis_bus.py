@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -47,6 +47,8 @@ class RedisBus:
         self._subscribed = asyncio.Event()
         self.down = False  # an outage began and the subscription is not back yet
         self.on_resync: Callable[[], None] | None = None  # called when Redis is back
+        # before a socket joins a room: where its live stream starts (realtime/ordering.py)
+        self.join_hook: Callable[[str], Awaitable[None]] | None = None
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
@@ -73,6 +75,10 @@ class RedisBus:
         """Subscribe before returning, so no event published after start is missed."""
         self._listener = asyncio.create_task(self._listen())
         await asyncio.wait_for(self._subscribed.wait(), 10)
+
+    async def before_join(self, room_id: str) -> None:
+        if self.join_hook is not None:
+            await self.join_hook(room_id)
 
     async def ping(self) -> None:
         """Raise unless Redis answers and this process is subscribed (readyz)."""

@@ -163,6 +163,7 @@ async def _dispatch(svc: Services, conn: Client, frame: Any) -> None:
         return
     await _check_member(svc, user, frame.room_id)
     if isinstance(frame, events.JoinRoom):
+        await svc.bus.before_join(frame.room_id)  # several processes: where its stream starts
         svc.hub.join(conn, frame.room_id)
         conn.send_text(events.encode_frame({"type": "joined", "room_id": frame.room_id}))
     elif isinstance(frame, events.Typing):
