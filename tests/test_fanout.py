@@ -199,6 +199,36 @@ async def test_a_reader_too_far_behind_gets_1013_after_a_gapless_prefix(
     assert bob_got == posted[: len(bob_got)] and len(bob_got) < count
 
 
+def segments_sent(server: Server, user_id: str) -> int:
+    """TCP segments the server sent on this user's one socket so far (Linux `tcp_info`'s
+    tcpi_segs_out, a 32-bit count at byte 136 since Linux 4.2)."""
+    (conn,) = server.services.hub._by_user[user_id]
+    sock = conn.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160)
+    return int.from_bytes(info[136:140], "little")
+
+
+async def test_frames_of_one_loop_turn_leave_in_one_write(
+    http: httpx.AsyncClient, server: Server, alice: Actor, bob: Actor
+) -> None:
+    room = await create_room(http, alice, name="burst")
+    await add_member(http, room, alice, bob)
+    sock = await bob.socket(join=(room["id"],))
+    await asyncio.sleep(0.3)  # the handshake's and the join's segments are all out
+    before = segments_sent(server, bob.id)
+    frames = [{"type": "n", "i": i} for i in range(3)]
+    for frame in frames:  # one turn of the loop: nothing awaits in between
+        server.services.hub.deliver(Event(frame=frame, room_id=room["id"]))
+    assert [await sock.recv() for _ in frames] == frames
+    assert segments_sent(server, bob.id) - before == 1
+
+    server.services.hub.deliver(Event(frame=frames[0], room_id=room["id"]))
+    await asyncio.sleep(0.05)  # another turn: its own write
+    server.services.hub.deliver(Event(frame=frames[1], room_id=room["id"]))
+    assert [await sock.recv() for _ in range(2)] == frames[:2]
+    assert segments_sent(server, bob.id) - before == 3
+
+
 class Recorder:
     """A hub.Socket that records what the hub writes to it."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 from collections import defaultdict
 from typing import Protocol
@@ -27,6 +28,9 @@ class Socket(Protocol):
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake (no-op when already closing)."""
 
+    def flush(self) -> None:
+        """Write the frames gathered since the last flush (see Hub.flush_soon)."""
+
 
 def frame_text(payload: bytes) -> bytes:
     """An unmasked, unfragmented server-to-client text frame (RFC 6455 section 5.2): the same
@@ -45,6 +49,20 @@ class Hub:
     def __init__(self) -> None:
         self._by_room: defaultdict[str, set[Socket]] = defaultdict(set)
         self._by_user: defaultdict[str, set[Socket]] = defaultdict(set)
+        self._unflushed: list[Socket] = []
+
+    def flush_soon(self, conn: Socket) -> None:
+        """Have `conn.flush()` called once this turn of the event loop is over. A socket that
+        gets several frames in one turn (a group-committed batch, AI stream chunks, a burst from
+        the bus) then writes them with one system call, which costs as much as one frame."""
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._unflushed.append(conn)
+
+    def _flush(self) -> None:
+        conns, self._unflushed = self._unflushed, []
+        for conn in conns:
+            conn.flush()
 
     def register(self, conn: Socket) -> None:
         self._by_user[conn.user_id].add(conn)
