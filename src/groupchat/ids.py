@@ -8,6 +8,9 @@ import time
 from datetime import UTC, datetime
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
+# Crockford's digits as int()'s base-32 digits: decoding is then one C call, not 26 steps.
+_DIGITS = frozenset(_ALPHABET)
+_TO_INT_DIGITS = str.maketrans(_ALPHABET, "0123456789abcdefghijklmnopqrstuv")
 _lock = threading.Lock()
 _last = (0, 0)
 _RAND_MASK = (1 << 80) - 1
@@ -49,10 +52,9 @@ def _floor(after: str | None) -> int:
 
 def decode_id(value: str) -> int:
     """The 128-bit number a ULID spells (its sort order)."""
-    number = 0
-    for char in value:
-        number = (number << 5) | _ALPHABET.index(char)
-    return number
+    if not _DIGITS.issuperset(value):  # int() would also take signs, spaces, other scripts
+        raise ValueError(f"not a ULID: {value!r}")
+    return int(value.translate(_TO_INT_DIGITS), 32) if value else 0
 
 
 def utc_now() -> datetime:
@@ -63,9 +65,7 @@ def utc_now() -> datetime:
 
 def format_ts(value: datetime) -> str:
     """RFC 3339 in UTC with milliseconds and `Z`: `2026-11-26T05:02:18.123Z`."""
-    return (
-        value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    )
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # not "+00:00"
 
 
 def parse_ts(value: str) -> datetime:
