@@ -148,6 +148,28 @@ async def test_deleting_a_private_room_deletes_its_images(
     assert stored(server) == set() and await upload_rows(server) == {}
 
 
+async def test_deleting_a_message_deletes_its_image_unless_another_message_shows_it(
+    http, server: Server, alice: Actor
+) -> None:
+    room = await create_room(http, alice)
+    alone = await uploaded(http, alice, picture((1, 2, 3)))
+    twice = await uploaded(http, alice, picture((4, 5, 6)))
+    for url in (alone, twice, twice):
+        await post_image(http, alice, room, url)
+    page = await http.get(f"/api/rooms/{room['id']}/messages", headers=alice.headers)
+    first, second, _ = page.json()["messages"]
+
+    for message in (first, second):
+        resp = await http.delete(f"/api/messages/{message['id']}", headers=alice.headers)
+        assert resp.status_code == 204
+
+    assert (await http.get(alone, headers=alice.headers)).status_code == 404
+    assert (await http.get(twice, headers=alice.headers)).status_code == 200
+    assert stored(server) == set(await upload_rows(server)) == {name_of(twice)}
+    chain = await http.get(f"/api/rooms/{room['id']}/chain", headers=alice.headers)
+    assert chain.json()["entries"][0]["image_url"] == alone  # hashed: the entry keeps the URL
+
+
 async def test_uploads_are_served_private_inline_and_sandboxed(
     http, server: Server, alice: Actor
 ) -> None:

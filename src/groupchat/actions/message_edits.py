@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from groupchat import events
 from groupchat.actions.access import visible_room
 from groupchat.actions.messages import check_text, find_mentions, take_posting_budget
+from groupchat.actions.uploads import delete_room_images
 from groupchat.errors import ROOM_NOT_FOUND, Forbidden, Gone, NotFound
 from groupchat.ids import parse_ts, utc_now
 from groupchat.realtime.bus import Event
@@ -20,6 +21,7 @@ from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
 from groupchat.store.post_batch import NewPost, Posted
+from groupchat.store.uploads import CHAT_IMAGE_PREFIX
 
 MESSAGE_NOT_FOUND = "message not found"
 DELETED = "the message was deleted"
@@ -115,6 +117,8 @@ async def delete_message(svc: Services, user: User, message_id: str) -> None:
         target=message,
     )
     await _submit(svc, post)
+    if message.image_url and message.image_url.startswith(CHAT_IMAGE_PREFIX):
+        await delete_room_images(svc, {message.image_url.removeprefix(CHAT_IMAGE_PREFIX)})
 
 
 async def _may_delete(conn: AsyncConnection, user: User, room: Room, message: Message) -> bool:

@@ -42,11 +42,13 @@ async def room_image_names(conn: AsyncConnection, room_id: str) -> set[str]:
 
 
 async def unreferenced_images(conn: AsyncConnection, names: set[str]) -> set[str]:
-    """Those of `names` that no message shows any more."""
+    """Those of `names` that no message shows any more (a deleted message keeps its image_url,
+    which its chain entry hashes, but shows nothing)."""
     if not names:
         return set()
     urls = [CHAT_IMAGE_PREFIX + name for name in sorted(names)]
-    query = sa.select(messages.c.image_url).where(messages.c.image_url.in_(urls)).distinct()
+    shows = messages.c.image_url.in_(urls) & messages.c.deleted_at.is_(None)
+    query = sa.select(messages.c.image_url).where(shows).distinct()
     shown = {url.removeprefix(CHAT_IMAGE_PREFIX) for url in (await conn.execute(query)).scalars()}
     return names - shown
 
