@@ -74,6 +74,7 @@ class Tally:
     posted: int = 0
     skipped: int = 0
     acked: int = 0
+    echoes: int = 0  # own posts that came back without their client_id (filled from the database)
     last_delivery: float = 0.0
     delivered: int = 0
     reconnects: int = 0
@@ -85,8 +86,10 @@ class Tally:
 class Client:
     """One user in one room, seen the way the web client sees it."""
 
-    def __init__(self, url: str, token: str, room_id: str, tally: Tally, go: asyncio.Event) -> None:
-        self.url, self.token, self.room_id, self.tally = url, token, room_id, tally
+    def __init__(
+        self, url: str, name: str, token: str, room_id: str, tally: Tally, go: asyncio.Event
+    ) -> None:
+        self.url, self.name, self.token, self.room_id, self.tally = url, name, token, room_id, tally
         self.go = go  # posting starts once every client joined (its view starts empty)
         self.joined = asyncio.Event()
         self.view: list[str] = []  # message ids on "screen", in order
@@ -163,10 +166,24 @@ class Client:
                     self.outstanding -= 1
                     self.tally.acked += 1
                     self.tally.acked_ids.add(frame["message"]["id"])
+                elif self._own_echo(frame["message"]):
+                    self.outstanding -= 1  # the web client matches its own text likewise
+                    self.tally.echoes += 1
                 if self.syncing is not None:
                     self.syncing.append(frame["message"])
                 else:
                     self._live(frame["message"])
+
+    def _own_echo(self, message: dict[str, Any]) -> bool:
+        """One of our posts delivered live without its client_id: a process filled it in from
+        the database because its own frame was late (realtime/ordering.py)."""
+        author = message.get("author") or {}
+        return (
+            self.outstanding > 0
+            and author.get("username") == self.name
+            and message["id"] not in self.ids
+            and message["id"] not in self.live_ids
+        )
 
     async def _catch_up(self, http: httpx.AsyncClient) -> None:
         """GET …/messages?after= the last message; merge by id; then the held live frames."""
@@ -344,8 +361,8 @@ def fds(server: ServerProcess) -> int:
     return len(os.listdir(f"/proc/{server.pid}/fd"))
 
 
-async def setup_users(http: httpx.AsyncClient, count: int) -> list[tuple[str, str]]:
-    """(token, room_id) per client: ROOM_SIZE users per public room."""
+async def setup_users(http: httpx.AsyncClient, count: int) -> list[tuple[str, str, str]]:
+    """(username, token, room_id) per client: ROOM_SIZE users per public room."""
 
     async def sign_up(index: int) -> str:
         body = {"username": f"soak{index}", "password": "soak-password-1"}
@@ -368,7 +385,7 @@ async def setup_users(http: httpx.AsyncClient, count: int) -> list[tuple[str, st
             )
             joined.raise_for_status()
         rooms.append(room_id)
-    return [(token, rooms[i // ROOM_SIZE]) for i, token in enumerate(tokens)]
+    return [(f"soak{i}", token, rooms[i // ROOM_SIZE]) for i, token in enumerate(tokens)]
 
 
 async def stored_ids(http: httpx.AsyncClient, token: str, room_id: str) -> list[str]:
@@ -402,7 +419,7 @@ async def run(args: argparse.Namespace, processes: int) -> str:
             tally = Tally()
             ws_url = f"ws://{HOST}:{deployment.front_port}/ws"
             go = asyncio.Event()
-            clients = [Client(ws_url, token, room, tally, go) for token, room in users]
+            clients = [Client(ws_url, *user, tally, go) for user in users]
             tasks = [
                 asyncio.create_task(c.run(http, args.rate, args.reconnect_every)) for c in clients
             ]
@@ -479,7 +496,8 @@ def report(
         f"{where}, {args.clients} clients × {args.rate:g}/s for {args.duration:g} s"
         + (", faults (Redis restart, kill -9 + restart)" if args.faults else ""),
         f"  posted {tally.posted} ({tally.acked / args.duration:.0f} acknowledged/s,"
-        f" {tally.skipped} beats skipped at {OUTSTANDING} unacknowledged),"
+        f" {tally.skipped} beats skipped at {OUTSTANDING} unacknowledged,"
+        f" {tally.echoes} own posts echoed without client_id),"
         f" live deliveries {tally.delivered},"
         f" reconnects {tally.reconnects}, resync frames {tally.resyncs},"
         f" offline at the end (caught up) {tally.offline_at_end}",
