@@ -9,8 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from groupchat.db.engine import Database
+from groupchat.rendering import render_markdown
+from groupchat.store.post_batch import NewPost, append_one
 from multiproc import PrivateRedis, Proc, need_postgres_and_redis, server_env, start_procs
-from test_multiprocess_order import shared_room
+from test_multiprocess_order import assert_chained, messages_seen, shared_room
 
 
 @pytest.fixture
@@ -55,6 +58,8 @@ async def test_redis_outage_keeps_local_sockets_served_then_everyone_resyncs(
         await ready_status(a, 200)
         await ready_status(b, 200)
         assert await alice_ws.expect("resync", timeout=10) == {"type": "resync", "room_id": room_id}
+        filled = (await alice_ws.expect("new_message"))["message"]  # A read what it missed
+        assert filled["id"] == during["id"] and filled["prev_hash"] == seen["hash"]
         assert await bob_ws.expect("resync", timeout=10) == {"type": "resync", "room_id": room_id}
         async with httpx.AsyncClient(base_url=a.base_url) as http:
             resp = await http.get(
@@ -68,6 +73,43 @@ async def test_redis_outage_keeps_local_sockets_served_then_everyone_resyncs(
         after = (await bob_ws.expect("new_message"))["message"]
         assert after["content"] == "after" and after["prev_hash"] == during["hash"]
         for sock in (alice_ws, bob_ws):
+            await sock.close()
+    finally:
+        for proc in procs:
+            await proc.stop()
+
+
+async def store_silently(url: str, room_id: str, content: str) -> str:
+    """A message stored with no frame published: its process died between commit and publish."""
+    db = Database(url)
+    try:
+        async with db.write() as conn:
+            post = NewPost(room_id, "system", content, render_markdown(content))
+            return (await append_one(conn, post)).id
+    finally:
+        await db.dispose()
+
+
+async def test_a_message_whose_frame_never_came_is_filled_in_from_the_database(
+    tmp_path: Path,
+) -> None:
+    """Every socket gets it live, in chain order, once: the next frame waits for it, then the
+    process reads it from the database; nobody has to resync."""
+    url = await need_postgres_and_redis()
+    procs = await start_procs(tmp_path, server_env(tmp_path, url), 2)
+    try:
+        a, b = procs
+        alice, bob, room_id = await shared_room(a, b)
+        socks = [await alice.socket(join=(room_id,)), await bob.socket(join=(room_id,))]
+        await socks[0].send({"type": "send_message", "room_id": room_id, "content": "one"})
+        silent = await store_silently(url, room_id, "two")
+        await socks[1].send({"type": "send_message", "room_id": room_id, "content": "three"})
+        for sock in socks:
+            seen = await messages_seen(sock, 3)
+            assert [m["content"] for m in seen] == ["one", "two", "three"]
+            assert seen[1]["id"] == silent
+            assert_chained(seen)
+            await sock.silent()  # no resync, nothing twice
             await sock.close()
     finally:
         for proc in procs:
