@@ -32,6 +32,7 @@ class Stored:
 
     entries: list[tuple[str, str, str | None, str]] = field(default_factory=list)
     reads: int = 0
+    gate: asyncio.Event | None = None  # set: head() answers once it is set
     fail: int = 0  # the next reads that raise
 
     def add(self, kind: str = "message") -> Event:
@@ -55,7 +56,10 @@ class Stored:
     async def head(self, room_id: str) -> tuple[str | None, str | None]:
         await asyncio.sleep(0)
         self._check()
-        return (self.entries[-1][1], self.entries[-1][0]) if self.entries else (None, None)
+        found = (self.entries[-1][1], self.entries[-1][0]) if self.entries else (None, None)
+        if self.gate is not None:
+            await self.gate.wait()
+        return found
 
     async def after(self, room_id: str, head: str | None) -> list[tuple[Event, str]] | None:
         await asyncio.sleep(0)
@@ -262,6 +266,36 @@ async def test_a_room_without_sockets_here_is_not_ordered() -> None:
     room.send(two, one)
     assert room.hashes() == [two.frame["message"]["hash"], one.frame["message"]["hash"]]
     assert stored.reads == 0
+
+
+async def test_a_join_while_the_room_streams_here_keeps_the_room_until_it_joined() -> None:
+    stored = Stored(gate=asyncio.Event())
+    stored.add()
+    room = Room(stored, sockets=False)
+    joining = asyncio.create_task(room.join())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert stored.reads == 1  # the head is read, not answered yet
+    during = stored.add()
+    room.send(during)  # no socket yet, but the room stays: a join waits for it
+    assert stored.gate is not None
+    stored.gate.set()
+    await joining
+    room.sockets = True  # the caller joins right after ready(), with no await between
+    room.send(after := stored.add())
+    assert room.hashes() == [during.frame["message"]["hash"], after.frame["message"]["hash"]]
+    assert stored.reads == 1
+
+
+async def test_sockets_that_joined_without_a_position_resync_once_it_is_read() -> None:
+    stored = Stored()
+    stored.add()
+    room = Room(stored)  # sockets, but no ready(): the head is read at the first frame
+    room.send(stored.add())
+    await settle()
+    assert room.types() == ["resync"]  # that frame was stored before the read: in the catch-up
+    room.send(nxt := stored.add())
+    assert room.hashes() == [nxt.frame["message"]["hash"]]
 
 
 @pytest.mark.parametrize("seed", range(8))
