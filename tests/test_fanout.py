@@ -241,6 +241,10 @@ class Recorder:
         assert framed == frame_text(payload)
         self.framed.append(framed)
 
+    def write_frames(self, frames: list[tuple[bytes, bytes]]) -> None:
+        for framed, payload in frames:
+            self.write_frame(framed, payload)
+
     def close(self, code: int, reason: str = "") -> None:
         self.closed_with = (code, reason)
 
@@ -248,7 +252,7 @@ class Recorder:
         return [json.loads(frame[2:] if frame[1] < 126 else frame[4:]) for frame in self.framed]
 
 
-def test_the_hub_encodes_and_frames_an_event_once_for_all_its_sockets() -> None:
+async def test_the_hub_encodes_and_frames_an_event_once_for_all_its_sockets() -> None:
     hub = Hub()
     bob, carol, dave, alice, alice_tab, outsider = (Recorder(u) for u in "BCDAAE")
     for conn in (bob, carol, dave, alice, alice_tab, outsider):
@@ -258,6 +262,8 @@ def test_the_hub_encodes_and_frames_an_event_once_for_all_its_sockets() -> None:
     frame = {"type": "new_message", "message": {"id": "1", "content": "héllo " * 30}}
 
     hub.deliver(Event(frame=frame, room_id="room", sender_id="A", sender_extra={"client_id": "c"}))
+    assert not bob.framed  # written once this turn of the loop is over
+    await asyncio.sleep(0)
 
     assert [len(c.framed) for c in (bob, carol, dave, alice, alice_tab, outsider)] == [1] * 5 + [0]
     assert bob.framed[0] is carol.framed[0] is dave.framed[0]  # one buffer for every socket
@@ -266,7 +272,7 @@ def test_the_hub_encodes_and_frames_an_event_once_for_all_its_sockets() -> None:
     assert frame_text(b"x" * 70_000)[:10] == bytes((0x81, 127)) + (70_000).to_bytes(8, "big")
 
 
-def test_the_hub_reaches_users_closes_tokens_and_users() -> None:
+async def test_the_hub_reaches_users_closes_tokens_and_users() -> None:
     hub = Hub()
     bob_joined, bob_other, carol = Recorder("B"), Recorder("B"), Recorder("C")
     for conn in (bob_joined, bob_other, carol):
@@ -276,8 +282,10 @@ def test_the_hub_reaches_users_closes_tokens_and_users() -> None:
 
     deleted = {"type": "room_deleted", "room_id": "room"}
     hub.deliver(Event(frame=deleted, room_id="room", user_ids=("B",), unjoin_all=True))
+    hub.flush()
     assert [c.frames() for c in (bob_joined, bob_other, carol)] == [[deleted]] * 3
     hub.deliver(Event(frame={"type": "n"}, room_id="room"))
+    hub.flush()
     assert len(carol.framed) == 1  # nobody is in the room any more
 
     hub.deliver(Event(frame={}, close_jti="jti-C"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Protocol
 
 from groupchat.events import encode_frame as encode
@@ -28,8 +29,8 @@ class Socket(Protocol):
     def close(self, code: int, reason: str = "") -> None:
         """Start the closing handshake (no-op when already closing)."""
 
-    def flush(self) -> None:
-        """Write the frames gathered since the last flush (see Hub.flush_soon)."""
+    def write_frames(self, frames: list[tuple[bytes, bytes]]) -> None:
+        """Send several text frames, in order, with one write where it can."""
 
 
 def frame_text(payload: bytes) -> bytes:
@@ -49,20 +50,41 @@ class Hub:
     def __init__(self) -> None:
         self._by_room: defaultdict[str, set[Socket]] = defaultdict(set)
         self._by_user: defaultdict[str, set[Socket]] = defaultdict(set)
-        self._unflushed: list[Socket] = []
+        self._sends: list[tuple[Iterable[Socket], bytes, bytes]] = []  # (to, framed, payload)
 
-    def flush_soon(self, conn: Socket) -> None:
-        """Have `conn.flush()` called once this turn of the event loop is over. A socket that
-        gets several frames in one turn (a group-committed batch, AI stream chunks, a burst from
-        the bus) then writes them with one system call, which costs as much as one frame."""
-        if not self._unflushed:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._unflushed.append(conn)
+    def send(self, conn: Socket, framed: bytes, payload: bytes) -> None:
+        """One frame for one socket, in its place among the hub's frames for that socket."""
+        self._queue((conn,), framed, payload)
 
-    def _flush(self) -> None:
-        conns, self._unflushed = self._unflushed, []
-        for conn in conns:
-            conn.flush()
+    def _queue(self, conns: Iterable[Socket], framed: bytes, payload: bytes) -> None:
+        if not self._sends:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._sends.append((conns, framed, payload))
+
+    def flush(self) -> None:
+        """Write what this turn of the event loop gathered (it runs when the turn is over, or
+        before a close frame). A socket that got several frames (a group-committed batch, AI
+        stream chunks, a burst from the bus) writes them with one system call, which costs
+        about what one frame does."""
+        sends, self._sends = self._sends, []
+        if len(sends) == 1:  # the usual case: every socket gets one frame
+            conns, framed, payload = sends[0]
+            for conn in conns:
+                conn.write_frame(framed, payload)
+            return
+        gathered: dict[Socket, list[tuple[bytes, bytes]]] = {}
+        for conns, framed, payload in sends:
+            for conn in conns:
+                frames = gathered.get(conn)
+                if frames is None:
+                    gathered[conn] = [(framed, payload)]
+                else:
+                    frames.append((framed, payload))
+        for conn, frames in gathered.items():
+            if len(frames) == 1:
+                conn.write_frame(*frames[0])
+            else:
+                conn.write_frames(frames)
 
     def register(self, conn: Socket) -> None:
         self._by_user[conn.user_id].add(conn)
@@ -113,8 +135,7 @@ class Hub:
         payload = encode(event.frame).encode()
         framed = frame_text(payload)
         if event.sender_id is None and event.exclude_user_id is None:
-            for conn in targets:
-                conn.write_frame(framed, payload)
+            self._queue(targets, framed, payload)
         else:
             self._deliver_some(event, targets, framed, payload)
         self._unjoin(event)
@@ -127,13 +148,12 @@ class Hub:
         if event.sender_extra:
             mine = encode({**event.frame, **event.sender_extra}).encode()
         mine_framed = frame_text(mine) if mine is not payload else framed
-        for conn in targets:
-            if conn.user_id == event.exclude_user_id:
-                continue
-            if conn.user_id == event.sender_id:
-                conn.write_frame(mine_framed, mine)
-            else:
-                conn.write_frame(framed, payload)
+        skip = (event.exclude_user_id, event.sender_id)
+        self._queue([conn for conn in targets if conn.user_id not in skip], framed, payload)
+        if event.sender_id is not None and event.sender_id != event.exclude_user_id:
+            senders = [conn for conn in targets if conn.user_id == event.sender_id]
+            if senders:
+                self._queue(senders, mine_framed, mine)
 
     def _unjoin(self, event: Event) -> None:
         if event.room_id is None:

@@ -62,9 +62,8 @@ class ChatProtocol(WebSocketsSansIOProtocol):
     jti: str = ""
     rooms: set[str]
     budget: ws.FrameBudget
-    # Frames gather in _unsent while this is true: open, no deflate, nothing waiting.
+    # Writes go straight to the transport while this is true: open, no deflate, nothing waiting.
     _direct = False
-    _unsent: list[bytes] | None = None
     _gone = False
     _backlog: deque[str | bytes] | None = None  # frames waiting while a handler runs
     _stall_timer: asyncio.TimerHandle | None = None
@@ -205,42 +204,30 @@ class ChatProtocol(WebSocketsSansIOProtocol):
 
     # ---------------------------------------------------------------- sending
     def write_frame(self, framed: bytes, payload: bytes) -> None:
-        """hub.Socket: one text frame, already framed by the hub. While nothing waits in the
-        transport, frames gather until the loop's turn is over and go out in one write (see
-        Hub.flush_soon). Nothing is written once the transport is closing (uvicorn closes it
-        itself after a client's close frame, a parse error or a missed pong)."""
-        if self._direct:
-            if self._unsent is None:
-                self._unsent = [framed]
-                assert self.svc is not None
-                self.svc.hub.flush_soon(self)
-            else:
-                self._unsent.append(framed)
+        """hub.Socket: one text frame, already framed by the hub. Nothing is written once the
+        transport is closing (uvicorn closes it itself after a client's close frame, a parse
+        error or a missed pong; uvloop raises on a write after that)."""
+        transport = self.transport
+        if self._direct and not transport.is_closing():
+            transport.write(framed)
             return
-        if self._unsent:  # a ping's write made the transport wait: keep the frames in order
-            self.flush()
-        if self._gone or self.close_sent or not self.handshake_complete:
-            return
-        if self.transport.is_closing():
+        if self._gone or self.close_sent or not self.handshake_complete or transport.is_closing():
             return
         if self.conn.extensions:
             self.conn.send_text(payload)
             framed = b"".join(self.conn.data_to_send())
         self._write(framed)
-        self._check_cap()
-
-    def flush(self) -> None:
-        """hub.Socket: write what write_frame gathered, in order."""
-        unsent, self._unsent = self._unsent, None
-        if not unsent or self._gone or self.close_sent or self.transport.is_closing():
-            return
-        self._write(unsent[0] if len(unsent) == 1 else b"".join(unsent))
-        self._check_cap()
-
-    def _check_cap(self) -> None:
         if self._stall_timer is not None and self._over_cap():
             log.info("closing a socket of user %s: it cannot keep up", self.user_id)
             self.close(CLOSE_TOO_SLOW, "too slow")
+
+    def write_frames(self, frames: list[tuple[bytes, bytes]]) -> None:
+        """hub.Socket: several frames in one write while nothing waits in the transport."""
+        if self._direct and not self.transport.is_closing():
+            self.transport.write(b"".join(framed for framed, _ in frames))
+            return
+        for framed, payload in frames:
+            self.write_frame(framed, payload)
 
     def _write(self, data: bytes) -> None:
         """Write, counting bytes while the transport buffers (what _check_stall compares)."""
@@ -254,16 +241,18 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         return self.transport.get_write_buffer_size() > self.svc.settings.ws_send_buffer_bytes
 
     def send_text(self, text: str) -> None:
-        """ws.Client: a frame for this socket only."""
+        """ws.Client: a frame for this socket only (in order with the hub's frames)."""
         payload = text.encode()
-        self.write_frame(frame_text(payload), payload)
+        assert self.svc is not None
+        self.svc.hub.send(self, frame_text(payload), payload)
 
     def close(self, code: int, reason: str = "") -> None:
         """hub.Socket: send a close frame; the transport closes when the client answers, after
         close_timeout, or at once if the kernel stops taking bytes (see _check_stall)."""
         if self._gone or self.close_sent or not self.handshake_complete:
             return
-        self.flush()  # what was sent before the close frame goes before it
+        assert self.svc is not None
+        self.svc.hub.flush()  # what the hub gathered this turn goes before the close frame
         self._direct = False
         self.conn.send_close(code, reason)
         self._write(b"".join(self.conn.data_to_send()))
@@ -278,7 +267,7 @@ class ChatProtocol(WebSocketsSansIOProtocol):
         super().pause_writing()
         if self.svc is None or self._gone:
             return
-        self._direct = False  # from now on each frame is written (and counted) at once
+        self._direct = False
         self._written = self.transport.get_write_buffer_size()
         self._taken = 0
         self._schedule_stall_check()
