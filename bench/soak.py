@@ -13,6 +13,9 @@ message and merges by id. Counted per socket, over the whole run:
                client caught between two connections first catches up, as its next
                connection would)
   unstored     a post the server acknowledged that is not stored
+A live post of the client's own without its client_id (a process filled it in from the
+database because its frame was late) is taken as its echo, as the web client matches its own
+text, and counted ("own posts echoed without client_id").
 Server figures: RSS and open file descriptors of each process before and after (after the
 clients left and the processes had 3 s to settle).
 `--faults` restarts the bench's own Redis a third into the run and kills one process with
