@@ -85,7 +85,7 @@ class Services:
         await self.bus.publish(event)
 
     def publish_soon(self, event: Event) -> None:
-        """Publish from synchronous code; events go out one at a time, in call order."""
+        """Publish from synchronous code; events go out in call order, what waits together."""
         self._outbox.append(event)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(self._drain())
@@ -96,9 +96,10 @@ class Services:
             await self._drainer
 
     async def _drain(self) -> None:
-        while self._outbox:
-            event = self._outbox.popleft()
+        while self._outbox:  # one round trip for all that waits (a batch's posts, say)
+            events = list(self._outbox)
+            self._outbox.clear()
             try:
-                await self.bus.publish(event)
+                await self.bus.publish_many(events)
             except Exception:
-                log.exception("publishing a %s event failed", event.frame.get("type"))
+                log.exception("publishing %d events failed", len(events))

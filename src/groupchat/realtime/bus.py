@@ -38,6 +38,9 @@ class Bus(Protocol):
 
     async def publish(self, event: Event) -> None: ...
 
+    async def publish_many(self, events: list[Event]) -> None:
+        """Publish these in order (one round trip to Redis)."""
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -58,6 +61,10 @@ class MemoryBus:
     async def publish(self, event: Event) -> None:
         for handler in self._handlers:
             handler(event)
+
+    async def publish_many(self, events: list[Event]) -> None:
+        for event in events:
+            await self.publish(event)
 
     async def start(self) -> None:
         return None

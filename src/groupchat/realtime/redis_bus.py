@@ -49,38 +49,36 @@ class RedisBus:
         self.on_resync: Callable[[], None] | None = None  # called when Redis is back
         # before a socket joins a room: where its live stream starts (realtime/ordering.py)
         self.join_hook: Callable[[str], Awaitable[None]] | None = None
-        self._outbox: list[tuple[Event, str]] = []  # (event, its JSON) waiting to be sent
-        self._sender: asyncio.Task[None] | None = None
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
 
     async def publish(self, event: Event) -> None:
-        """Queue the event and return: one task sends everything queued, in order, in one round
-        trip (a pipeline). One round trip per event, awaited one after the other, let a busy
-        process publish its posts up to seconds after their commit (every event loop turn
-        is one round trip), and the other processes' frames then waited for them
-        (realtime/ordering.py). Never raises (but for an event that is not JSON) nor blocks:
-        when Redis cannot take the events, this process's own sockets still get them (the
-        other processes' sockets resync once Redis is back)."""
-        self._outbox.append((event, encode_event(event)))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.create_task(self._send())
+        await self.publish_many([event])
 
-    async def _send(self) -> None:
-        while self._outbox:
-            batch, self._outbox = self._outbox, []
+    async def publish_many(self, events: list[Event]) -> None:
+        """Send these in order in one round trip (a pipeline): one awaited round trip per event
+        let a busy process publish its posts seconds after their commit (each event loop turn
+        was one round trip), and the other processes' frames then waited for them
+        (realtime/ordering.py). Never raises nor blocks long: when Redis cannot take them, this
+        process's own sockets still get them (the other processes' fill in from the database,
+        or resync once Redis is back)."""
+        sent: list[Event] = []
+        pipe = self._redis.pipeline(transaction=False)
+        for event in events:
             try:
-                pipe = self._redis.pipeline(transaction=False)
-                for _, data in batch:
-                    pipe.publish(self._channel, data)
-                await asyncio.wait_for(pipe.execute(), PUBLISH_TIMEOUT)
-            except (OSError, TimeoutError, RedisError) as exc:
-                if not self.down:  # resubscribe: once subscribed again, every socket resyncs
-                    self._went_down(exc)
-                    self._restart_listener()
-                for event, _ in batch:
-                    self._deliver(event)
+                pipe.publish(self._channel, encode_event(event))
+                sent.append(event)
+            except (TypeError, ValueError):
+                log.exception("cannot publish a %s event", event.frame.get("type"))
+        try:
+            await asyncio.wait_for(pipe.execute(), PUBLISH_TIMEOUT)
+        except (OSError, TimeoutError, RedisError) as exc:
+            if not self.down:  # resubscribe: once subscribed again, every socket here resyncs
+                self._went_down(exc)
+                self._restart_listener()
+            for event in sent:
+                self._deliver(event)
 
     def _restart_listener(self) -> None:
         """Drop the subscription (it may not have noticed the outage yet) and subscribe anew."""
@@ -104,9 +102,6 @@ class RedisBus:
         await asyncio.wait_for(self._redis.ping(), PUBLISH_TIMEOUT)
 
     async def close(self) -> None:
-        if self._sender is not None:  # what is queued goes out first (or is given up on)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._sender), PUBLISH_TIMEOUT)
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
