@@ -12,7 +12,13 @@ import pytest
 from groupchat.db.engine import Database
 from groupchat.rendering import render_markdown
 from groupchat.store.post_batch import NewPost, append_one
-from multiproc import PrivateRedis, Proc, need_postgres_and_redis, server_env, start_procs
+from multiproc import (
+    PrivateRedis,
+    Proc,
+    need_postgres_and_redis,
+    server_env,
+    start_procs,
+)
 from test_multiprocess_order import assert_chained, messages_seen, shared_room
 
 
@@ -110,6 +116,38 @@ async def test_a_message_whose_frame_never_came_is_filled_in_from_the_database(
             assert seen[1]["id"] == silent
             assert_chained(seen)
             await sock.silent()  # no resync, nothing twice
+            await sock.close()
+    finally:
+        for proc in procs:
+            await proc.stop()
+
+
+async def test_the_last_message_of_a_process_that_died_before_publishing_comes_at_its_restart(
+    tmp_path: Path,
+) -> None:
+    """No later frame waits for a room's last message that was stored and never published;
+    the restarted process announces itself on the bus and the others fill their rooms."""
+    url = await need_postgres_and_redis()
+    env = server_env(tmp_path, url)
+    procs = await start_procs(tmp_path, env, 2)
+    try:
+        a, b = procs
+        alice, bob, room_id = await shared_room(a, b)
+        socks = [await alice.socket(join=(room_id,)), await bob.socket(join=(room_id,))]
+        await socks[0].send({"type": "send_message", "room_id": room_id, "content": "one"})
+        for sock in socks:
+            await sock.expect("new_message")
+        silent = await store_silently(url, room_id, "two")  # then its process was killed
+        for sock in socks:
+            await sock.silent(0.8)
+        restarted = Proc("p2", env, tmp_path / "p2.log")
+        procs.append(restarted)
+        restarted.spawn()
+        await restarted.ready()
+        for sock in socks:
+            message = (await sock.expect("new_message", timeout=5))["message"]
+            assert message["id"] == silent
+            await sock.silent()
             await sock.close()
     finally:
         for proc in procs:

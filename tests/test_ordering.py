@@ -110,12 +110,12 @@ class Room:
         return [h for f in self.got if (h := _hash(f)) is not None]
 
     def types(self) -> list[str]:
-        return [f["type"] for f in self.got]
+        return [f.get("type", "") for f in self.got]
 
 
 def _hash(frame: dict[str, Any]) -> str | None:
     message = frame.get("message")
-    return message["hash"] if frame["type"] == "new_message" else None
+    return message["hash"] if frame.get("type") == "new_message" else None
 
 
 async def joined() -> tuple[Stored, Room]:
@@ -245,6 +245,20 @@ async def test_the_bus_back_fills_every_room_and_resyncs() -> None:
     await settle()
     assert room.types() == ["new_message", "resync", "new_message", "new_message"]
     room.send(*lost)  # nothing comes twice
+    assert room.hashes() == chain_hashes(stored)
+
+
+async def test_a_process_joining_the_bus_fills_every_room() -> None:
+    """It may have stored a room's last entry and died before publishing it: no later frame
+    waits for that one, so the rooms here are filled when it (or its successor) joins."""
+    stored, room = await joined()
+    room.send(stored.add())
+    last = stored.add()  # never published
+    room.send(Event(frame={}, control={"type": "bus_joined"}))
+    await settle()
+    assert room.hashes() == chain_hashes(stored)
+    assert "resync" not in room.types()
+    room.send(last)  # came after all: a late copy
     assert room.hashes() == chain_hashes(stored)
 
 

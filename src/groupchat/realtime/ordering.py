@@ -25,7 +25,10 @@ What cannot be filled (the head is no longer stored: a clear this process has no
 than MAX_ENTRIES behind) resets the position to the stored head and tells the room's sockets to
 `resync`: they catch up with `after=`, which reads at least as far. When the bus comes back
 after an outage every room here is filled from the database and its sockets get `resync` (for
-what is not in the chain: reactions, room settings, members).
+what is not in the chain: reactions, room settings, members). When another process (re)joins
+the bus (`bus_joined`: it restarted after a crash, or was cut off from Redis) every room here
+is filled too: what it stored and never published may have been a room's last entry, which no
+later frame would wait for.
 """
 
 from __future__ import annotations
@@ -163,6 +166,8 @@ class Orderer:
     def on_event(self, event: Event) -> None:
         room_id = event.room_id
         if room_id is None or event.control is not None:
+            if (event.control or {}).get("type") == "bus_joined":
+                self.fill_all()
             self._deliver(event)
             return
         room = self._rooms.get(room_id)
@@ -190,10 +195,18 @@ class Orderer:
                 self._load(room_id, room, resync=True)
                 continue
             self._deliver(Event(frame=resync_frame(room_id), room_id=room_id))
-            if room.busy:
-                room.refill = True
-            else:
-                self._fill(room_id, room, everything=True)
+            self._fill_soon(room_id, room)
+
+    def fill_all(self) -> None:
+        """Fill every room here with all that is stored after its head."""
+        for room_id, room in list(self._rooms.items()):
+            self._fill_soon(room_id, room)
+
+    def _fill_soon(self, room_id: str, room: _Room) -> None:
+        if room.busy:
+            room.refill = True
+        elif room.head is not None:
+            self._fill(room_id, room, everything=True)
 
     def _forget(self, room_id: str, room: _Room) -> None:
         del self._rooms[room_id]

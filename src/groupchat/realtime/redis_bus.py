@@ -21,6 +21,10 @@ CHANNEL = "groupchat:events"
 RETRY_SECONDS = 0.1  # the first reconnect; doubles up to MAX_RETRY_SECONDS
 MAX_RETRY_SECONDS = 2.0
 PUBLISH_TIMEOUT = 2.0  # seconds: a publish that takes longer counts as Redis being down
+# Published on every (re)subscription: what this process stored before it died, or while it
+# was cut off from Redis, may never have reached the others; they fill their rooms from the
+# database (realtime/ordering.py).
+JOINED = {"type": "bus_joined"}
 
 
 def encode_event(event: Event) -> str:
@@ -49,6 +53,7 @@ class RedisBus:
         self.on_resync: Callable[[], None] | None = None  # called when Redis is back
         # before a socket joins a room: where its live stream starts (realtime/ordering.py)
         self.join_hook: Callable[[str], Awaitable[None]] | None = None
+        self._announce: asyncio.Task[None] | None = None
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
@@ -117,6 +122,9 @@ class RedisBus:
                     await pubsub.subscribe(self._channel)
                     self._subscribed.set()
                     delay = RETRY_SECONDS
+                    self._announce = asyncio.create_task(
+                        self.publish(Event(frame={}, control=dict(JOINED)))
+                    )
                     if self.down:
                         self._came_back()
                     await self._deliver_from(pubsub)
