@@ -456,3 +456,28 @@ async def test_serve_runs_the_server_and_keeps_tokens_out_of_its_logs(
     assert "/api/auth/me?token=[redacted]" in logs, logs[-2000:]
     assert token not in logs and token.split(".")[2] not in logs
     assert (tmp_path / "up" / "avatars").is_dir()
+
+
+async def test_a_started_server_takes_what_lives_for_good_out_of_full_gc_passes(
+    settings: Settings,
+) -> None:
+    """`groupchat serve`'s Server freezes what exists once started (serving.py): the app and its
+    services are then never walked by the garbage collector's full passes."""
+    import gc
+
+    from groupchat.app import create_app
+    from groupchat.serving import Server, uvicorn_config
+
+    server = Server(uvicorn_config(create_app(settings), settings, "127.0.0.1", 0, lifespan="on"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    gc.unfreeze()
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()  # the other tests' garbage must stay collectable
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -42,10 +42,8 @@ def configure_logging(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     """Start uvicorn with the settings DESIGN.md measured best for fan-out."""
-    import uvicorn
-
     from groupchat.app import create_app
-    from groupchat.serving import uvicorn_config
+    from groupchat.serving import Server, uvicorn_config
 
     resolve_jwt_secret(settings)  # fail (or generate the secret) before binding
     host, port = settings.bind_host_port
@@ -60,7 +58,7 @@ def serve(settings: Settings) -> None:
         # SIGTERM: stop accepting, close sockets with 1012, let requests end; then the lifespan
         timeout_graceful_shutdown=settings.shutdown_timeout / 2,
     )
-    uvicorn.Server(config).run()
+    Server(config).run()
 
 
 async def _migrate(settings: Settings) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import socket
 from typing import Any
 
 import uvicorn
@@ -26,3 +28,14 @@ def uvicorn_config(
     }
     options.update(extra)
     return uvicorn.Config(app, **options)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server; once started, what exists lives as long as the process (the app, its
+    services, every module): gc.freeze() takes it out of the garbage collector's full passes.
+    Those walked ~150,000 objects for 60-90 ms, a pause every few seconds while sockets open
+    (docs/benchmarks.md, "Fan-out")."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        gc.freeze()
