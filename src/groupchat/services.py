@@ -103,3 +103,4 @@ class Services:
                 await self.bus.publish_many(events)
             except Exception:
                 log.exception("publishing %d events failed", len(events))
+            self.hub.flush()  # this process's sockets get the batch now, one write each
