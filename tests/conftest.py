@@ -213,20 +213,30 @@ class Actor:
 Register = Callable[[str], Awaitable[Actor]]
 
 
+async def sign_up(
+    http: httpx.AsyncClient,
+    server: Any,
+    name: str,
+    password: str | None = None,
+    display_name: str | None = None,
+) -> Actor:
+    """A new account made through the API on `server` (a Server, or anything with its
+    base_url and ws_url), signed in; a random password unless one is given."""
+    body = {"username": name, "password": password or secrets.token_hex(8)}
+    if display_name is not None:
+        body["display_name"] = display_name
+    resp = await http.post("/api/auth/register", json=body)
+    assert resp.status_code == 201, resp.text
+    return Actor(name, resp.json()["token"], resp.json()["user"], server)
+
+
 @pytest.fixture
 async def register(server: Server, http: httpx.AsyncClient) -> AsyncIterator[Register]:
     """register("alice") -> Actor; sockets are closed at the end of the test."""
     actors: list[Actor] = []
 
     async def make(name: str) -> Actor:
-        password = secrets.token_hex(8)
-        resp = await http.post(
-            "/api/auth/register",
-            json={"username": name, "password": password, "display_name": name.title()},
-        )
-        assert resp.status_code == 201, resp.text
-        body = resp.json()
-        actor = Actor(name, body["token"], body["user"], server)
+        actor = await sign_up(http, server, name, display_name=name.title())
         actors.append(actor)
         return actor
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+import conftest
 from conftest import TEST_DATABASE_URL, Actor, reset_postgres
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/10"
@@ -153,11 +153,7 @@ async def start_procs(tmp_path: Path, env: dict[str, str], count: int) -> list[P
 async def sign_up(proc: Any, name: str) -> Actor:
     """A new account, signed in through `proc` (an Actor whose sockets go to `proc`)."""
     async with httpx.AsyncClient(base_url=proc.base_url, timeout=10) as http:
-        resp = await http.post(
-            "/api/auth/register", json={"username": name, "password": secrets.token_hex(8)}
-        )
-    assert resp.status_code == 201, resp.text
-    return Actor(name, resp.json()["token"], resp.json()["user"], proc)
+        return await conftest.sign_up(http, proc, name)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
+import conftest
 from conftest import Actor, Server, start_server
 from groupchat.config import Settings
 from groupchat.db.tables import users
@@ -16,9 +17,7 @@ NEW_PASSWORD = "battery staple 2"
 
 
 async def sign_up(http: httpx.AsyncClient, server: Server, username: str) -> Actor:
-    resp = await http.post("/api/auth/register", json={"username": username, "password": PASSWORD})
-    assert resp.status_code == 201, resp.text
-    return Actor(username, resp.json()["token"], resp.json()["user"], server)
+    return await conftest.sign_up(http, server, username, PASSWORD)
 
 
 async def sign_in(http: httpx.AsyncClient, server: Server, username: str, password: str) -> Actor:

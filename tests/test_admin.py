@@ -14,7 +14,16 @@ import pytest
 import sqlalchemy as sa
 import websockets
 
-from conftest import TEST_DATABASE_URL, TS, Actor, Register, Server, create_room, start_server
+from conftest import (
+    TEST_DATABASE_URL,
+    TS,
+    Actor,
+    Register,
+    Server,
+    create_room,
+    sign_up,
+    start_server,
+)
 from groupchat.db.tables import ai_ledger, messages, room_members, users
 from groupchat.ids import format_ts, new_id, utc_now
 from test_auth import closed_with
@@ -342,10 +351,7 @@ async def test_disabling_closes_the_accounts_sockets_on_every_process(settings: 
             httpx.AsyncClient(base_url=a.base_url, timeout=10) as http_a,
             httpx.AsyncClient(base_url=b.base_url, timeout=10) as http_b,
         ):
-            resp = await http_a.post(
-                "/api/auth/register", json={"username": "alice", "password": PASSWORD}
-            )
-            alice = Actor("alice", resp.json()["token"], resp.json()["user"], a)
+            alice = await sign_up(http_a, a, "alice", PASSWORD)
             assert (await create(http_a, alice, username="bob")).status_code == 201
             bob_on_a, bob_on_b = (
                 await signed_in(http_a, a, "bob"),

@@ -24,6 +24,7 @@ from conftest import (
     create_room,
     make_settings,
     reset_postgres,
+    sign_up,
     start_server,
 )
 from groupchat.ids import decode_id, new_id
@@ -202,10 +203,7 @@ async def test_sqlite_synchronous_full_fsyncs_every_commit(tmp_path: Path) -> No
     server = await start_server(make_settings(tmp_path, sqlite_synchronous="full"))
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            resp = await http.post(
-                "/api/auth/register", json={"username": "alice", "password": "password1"}
-            )
-            alice = Actor("alice", resp.json()["token"], resp.json()["user"], server)
+            alice = await sign_up(http, server, "alice")
             room = await create_room(http, alice)
             posted = await asyncio.gather(
                 *(post(http, alice, room["id"], f"{i}") for i in range(5))
@@ -226,13 +224,7 @@ async def test_without_group_commit_each_post_has_its_own_transaction(tmp_path: 
     server = await start_server(make_settings(tmp_path, group_commit=False))
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            people = []
-            for name in ("alice", "bob", "carol"):
-                resp = await http.post(
-                    "/api/auth/register", json={"username": name, "password": "password1"}
-                )
-                people.append(Actor(name, resp.json()["token"], resp.json()["user"], server))
-            alice, bob, carol = people
+            alice, bob, carol = [await sign_up(http, server, n) for n in ("alice", "bob", "carol")]
             room = await create_room(http, alice, is_public=True)
             await add_member(http, room, alice, bob)
             posted = await asyncio.gather(

@@ -13,7 +13,15 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from conftest import Actor, Server, add_member, create_room, make_settings, start_server
+from conftest import (
+    Actor,
+    Server,
+    add_member,
+    create_room,
+    make_settings,
+    sign_up,
+    start_server,
+)
 from groupchat.config import ConfigError, load_settings
 from groupchat.db.tables import uploads
 
@@ -257,16 +265,6 @@ def noisy_png(size: int, seed: int = 1) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
-
-
-async def sign_up(http: httpx.AsyncClient, server: Server, name: str) -> Actor:
-    resp = await http.post(
-        "/api/auth/register",
-        json={"username": name, "password": "correct horse 1", "display_name": name.title()},
-    )
-    assert resp.status_code == 201, resp.text
-    body = resp.json()
-    return Actor(name, body["token"], body["user"], server)
 
 
 @pytest.mark.parametrize(

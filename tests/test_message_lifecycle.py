@@ -17,6 +17,7 @@ from conftest import (
     add_member,
     create_room,
     make_settings,
+    sign_up,
     start_server,
 )
 from groupchat.db import tables
@@ -311,10 +312,7 @@ async def test_the_edit_window(tmp_path, http: httpx.AsyncClient) -> None:
     server = await start_server(make_settings(tmp_path / "window", message_edit_seconds=60))
     try:
         async with httpx.AsyncClient(base_url=server.base_url) as client:
-            resp = await client.post(
-                "/api/auth/register", json={"username": "alice", "password": "a long password"}
-            )
-            alice = Actor("alice", resp.json()["token"], resp.json()["user"], server)
+            alice = await sign_up(client, server, "alice")
             room = await create_room(client, alice)
             fresh = await post(client, alice, room["id"], "fresh")
             old = await post(client, alice, room["id"], "old")

@@ -17,6 +17,7 @@ from conftest import (
     create_room,
     make_settings,
     reset_postgres,
+    sign_up,
     start_server,
 )
 from groupchat.config import ConfigError, Settings, load_settings
@@ -140,10 +141,7 @@ async def test_a_zero_burst_means_no_limit(tmp_path: Path) -> None:
     )
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            resp = await http.post(
-                "/api/auth/register", json={"username": "alice", "password": "password1"}
-            )
-            alice = Actor("alice", resp.json()["token"], resp.json()["user"], server)
+            alice = await sign_up(http, server, "alice")
             room = await create_room(http, alice)
             answers = await asyncio.gather(
                 *(post(http, alice, room["id"], f"bot line {i}") for i in range(40))

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ai_fixtures import Gate, GatedOpenRouter, held_text, read_until, say, streams
-from conftest import Actor, Server, make_settings, reset_postgres, start_server
+from conftest import Actor, Server, make_settings, reset_postgres, sign_up, start_server
 from fakes.openrouter import DEFAULT_KEY, VISION_MODEL
 
 PG_URL = os.environ.get("TEST_DATABASE_URL") or "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -63,11 +63,7 @@ async def pair(tmp_path: Path, provider: GatedOpenRouter) -> AsyncIterator[tuple
 
 async def _sign_up(server: Server, name: str) -> Actor:
     async with httpx.AsyncClient(base_url=server.base_url) as http:
-        resp = await http.post(
-            "/api/auth/register", json={"username": name, "password": "correct horse"}
-        )
-    assert resp.status_code == 201, resp.text
-    return Actor(name, resp.json()["token"], resp.json()["user"], server)
+        return await sign_up(http, server, name)
 
 
 async def test_events_cross_processes(pair: tuple[Server, Server]) -> None:

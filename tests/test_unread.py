@@ -18,6 +18,7 @@ from conftest import (
     create_room,
     make_settings,
     reset_postgres,
+    sign_up,
     start_server,
 )
 
@@ -225,12 +226,7 @@ async def test_without_group_commit_sending_reads_and_search_finds_it(tmp_path: 
     server = await start_server(make_settings(tmp_path, group_commit=False))
     try:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
-            people = []
-            for name in ("alice", "bob"):
-                body = {"username": name, "password": "password1"}
-                resp = (await http.post("/api/auth/register", json=body)).json()
-                people.append(Actor(name, resp["token"], resp["user"], server))
-            alice, bob = people
+            alice, bob = [await sign_up(http, server, name) for name in ("alice", "bob")]
             room = await create_room(http, alice)
             await add_member(http, room, alice, bob)
             await post(http, alice, room["id"], "@bob the quarterly numbers")
