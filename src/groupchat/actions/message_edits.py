@@ -21,7 +21,7 @@ from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
 from groupchat.store.post_batch import NewPost, Posted
-from groupchat.store.uploads import CHAT_IMAGE_PREFIX
+from groupchat.store.uploads import chat_image_name
 
 MESSAGE_NOT_FOUND = "message not found"
 DELETED = "the message was deleted"
@@ -117,8 +117,9 @@ async def delete_message(svc: Services, user: User, message_id: str) -> None:
         target=message,
     )
     await _submit(svc, post)
-    if message.image_url and message.image_url.startswith(CHAT_IMAGE_PREFIX):
-        await delete_room_images(svc, {message.image_url.removeprefix(CHAT_IMAGE_PREFIX)})
+    image = chat_image_name(message.image_url)
+    if image is not None:
+        await delete_room_images(svc, {image})
 
 
 async def _may_delete(conn: AsyncConnection, user: User, room: Room, message: Message) -> bool:

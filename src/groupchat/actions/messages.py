@@ -37,8 +37,7 @@ from groupchat.store import messages as message_store
 from groupchat.store import post_batch
 from groupchat.store import rooms as room_store
 from groupchat.store.post_batch import HeadMoved, NewPost, Posted
-
-CHAT_IMAGE_PREFIX = "/uploads/chat-images/"
+from groupchat.store.uploads import chat_image_name
 
 
 async def send_message(
@@ -188,8 +187,8 @@ def check_text(svc: Services, content: str, *, has_image: bool) -> str:
 
 
 def _is_stored_chat_image(svc: Services, image_url: str) -> bool:
-    name = image_url.removeprefix(CHAT_IMAGE_PREFIX)
-    if name == image_url or not STORED_NAME.fullmatch(name):
+    name = chat_image_name(image_url)
+    if name is None or not STORED_NAME.fullmatch(name):
         return False
     return (svc.upload_dir / "chat-images" / name).is_file()
 

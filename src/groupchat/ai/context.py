@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from groupchat.schemas import Message, Room
+from groupchat.store.uploads import chat_image_name
 
-CHAT_IMAGE_PREFIX = "/uploads/chat-images/"
 MAX_IMAGES = 4  # newest human images sent as parts; older ones are mentioned in words
 _MIME = {"png": "image/png", "jpg": "image/jpeg", "gif": "image/gif", "webp": "image/webp"}
 
@@ -89,10 +89,8 @@ def _user_turn(message: Message, upload_dir: Path, send_image: bool) -> dict[str
 
 def image_data_url(image_url: str | None, upload_dir: Path) -> str | None:
     """A data URL read from our own upload store (never fetched over the network)."""
-    if not image_url or not image_url.startswith(CHAT_IMAGE_PREFIX):
-        return None
-    name = image_url.removeprefix(CHAT_IMAGE_PREFIX)
-    if "/" in name or name.startswith("."):
+    name = chat_image_name(image_url)
+    if name is None or "/" in name or name.startswith("."):
         return None
     mime = _MIME.get(name.rsplit(".", 1)[-1])
     path = upload_dir / "chat-images" / name

@@ -7,7 +7,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.db.tables import messages, uploads, users
 
-CHAT_IMAGE_PREFIX = "/uploads/chat-images/"
+CHAT_IMAGE_PREFIX = "/uploads/chat-images/"  # the URL of a stored chat image, then its name
+
+
+def chat_image_name(image_url: str | None) -> str | None:
+    """The stored file a message's image_url names, or None for any other URL."""
+    if image_url is None or not image_url.startswith(CHAT_IMAGE_PREFIX):
+        return None
+    return image_url.removeprefix(CHAT_IMAGE_PREFIX)
 
 
 async def insert_upload(
@@ -35,10 +42,8 @@ async def room_image_names(conn: AsyncConnection, room_id: str) -> set[str]:
         .where(messages.c.room_id == room_id, messages.c.image_url.is_not(None))
         .distinct()
     )
-    urls = (await conn.execute(query)).scalars()
-    return {
-        url.removeprefix(CHAT_IMAGE_PREFIX) for url in urls if url.startswith(CHAT_IMAGE_PREFIX)
-    }
+    names = (chat_image_name(url) for url in (await conn.execute(query)).scalars())
+    return {name for name in names if name is not None}
 
 
 async def unreferenced_images(conn: AsyncConnection, names: set[str]) -> set[str]:
