@@ -269,6 +269,17 @@ async def create_room(http: httpx.AsyncClient, owner: Actor, **fields: Any) -> d
     return room
 
 
+async def post_message(
+    http: httpx.AsyncClient, actor: Actor, room_id: str, content: str, **extra: Any
+) -> Any:
+    """Post over REST (extra fields such as image_url or reply_to); the stored Message."""
+    resp = await http.post(
+        f"/api/rooms/{room_id}/messages", json={"content": content, **extra}, headers=actor.headers
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
 async def add_member(
     http: httpx.AsyncClient, room: dict[str, Any], admin: Actor, who: Actor
 ) -> None:

@@ -15,6 +15,7 @@ import httpx
 import sqlalchemy as sa
 
 from conftest import Actor, Server, add_member, create_room
+from conftest import post_message as post
 from groupchat.db import tables
 
 VERIFIER = Path(__file__).resolve().parent.parent / "scripts" / "verify_chain.py"
@@ -52,16 +53,6 @@ def verify(entries: list[dict[str, Any]]) -> None:
 async def chain(http: httpx.AsyncClient, actor: Actor, room_id: str, **params: Any) -> Any:
     resp = await http.get(f"/api/rooms/{room_id}/chain", params=params, headers=actor.headers)
     assert resp.status_code == 200, resp.text
-    return resp.json()
-
-
-async def post(
-    http: httpx.AsyncClient, actor: Actor, room_id: str, content: str, **extra: Any
-) -> Any:
-    resp = await http.post(
-        f"/api/rooms/{room_id}/messages", json={"content": content, **extra}, headers=actor.headers
-    )
-    assert resp.status_code == 201, resp.text
     return resp.json()
 
 

@@ -27,6 +27,7 @@ from conftest import (
     sign_up,
     start_server,
 )
+from conftest import post_message as post
 from groupchat.ids import decode_id, new_id
 from groupchat.schemas import UserPublic
 from groupchat.store.post_batch import NewPost
@@ -34,15 +35,6 @@ from test_hashchain import assert_linear, history, links, stored_links, verify
 
 ROOMS = 5
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # ULIDs: Crockford base32
-
-
-async def post(http: httpx.AsyncClient, actor: Actor, room_id: str, content: str) -> dict[str, Any]:
-    resp = await http.post(
-        f"/api/rooms/{room_id}/messages", json={"content": content}, headers=actor.headers
-    )
-    assert resp.status_code == 201, resp.text
-    message: dict[str, Any] = resp.json()
-    return message
 
 
 async def shared_rooms(http: httpx.AsyncClient, owner: Actor, *others: Actor) -> list[str]:

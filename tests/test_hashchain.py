@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import Actor, Server, Socket, add_member, create_room
+from conftest import post_message as post
 from groupchat.db import tables
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "hash-chain.md"
@@ -93,15 +94,6 @@ async def history(http: httpx.AsyncClient, actor: Actor, room_id: str) -> list[d
         if not body["has_more"]:
             return messages
         params["before"] = messages[0]["id"]
-
-
-async def post(http: httpx.AsyncClient, actor: Actor, room_id: str, content: str) -> dict[str, Any]:
-    resp = await http.post(
-        f"/api/rooms/{room_id}/messages", json={"content": content}, headers=actor.headers
-    )
-    assert resp.status_code == 201, resp.text
-    message: dict[str, Any] = resp.json()
-    return message
 
 
 async def send(sock: Socket, room_id: str, content: str) -> None:

@@ -20,19 +20,10 @@ from conftest import (
     sign_up,
     start_server,
 )
+from conftest import post_message as post
 from groupchat.db import tables
 
 Room = dict[str, Any]
-
-
-async def post(
-    http: httpx.AsyncClient, actor: Actor, room_id: str, content: str, **extra: Any
-) -> Any:
-    resp = await http.post(
-        f"/api/rooms/{room_id}/messages", json={"content": content, **extra}, headers=actor.headers
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()
 
 
 async def edit(

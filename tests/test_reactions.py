@@ -9,18 +9,11 @@ from urllib.parse import quote
 import httpx
 
 from conftest import QUIET, Actor, add_member, create_room
+from conftest import post_message as post
 
 
 def path(message_id: str, emoji: str) -> str:
     return f"/api/messages/{message_id}/reactions/{quote(emoji, safe='')}"
-
-
-async def post(http: httpx.AsyncClient, actor: Actor, room_id: str, content: str) -> Any:
-    resp = await http.post(
-        f"/api/rooms/{room_id}/messages", json={"content": content}, headers=actor.headers
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()
 
 
 async def reactions(http: httpx.AsyncClient, actor: Actor, message_id: str) -> Any:

@@ -8,14 +8,7 @@ from typing import Any
 import httpx
 
 from conftest import Actor, add_member, create_room
-
-
-async def post(http: httpx.AsyncClient, who: Actor, rid: str, text: str) -> Any:
-    resp = await http.post(
-        f"/api/rooms/{rid}/messages", json={"content": text}, headers=who.headers
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()
+from conftest import post_message as post
 
 
 async def search(http: httpx.AsyncClient, who: Actor, q: str, **params: Any) -> Any:

@@ -21,14 +21,7 @@ from conftest import (
     sign_up,
     start_server,
 )
-
-
-async def post(http: httpx.AsyncClient, who: Actor, rid: str, text: str, **more: Any) -> Any:
-    resp = await http.post(
-        f"/api/rooms/{rid}/messages", json={"content": text, **more}, headers=who.headers
-    )
-    assert resp.status_code == 201, resp.text
-    return resp.json()
+from conftest import post_message as post
 
 
 async def mine(http: httpx.AsyncClient, who: Actor, rid: str) -> dict[str, Any]:
