@@ -63,9 +63,9 @@ class Hub:
 
     def flush(self) -> None:
         """Write what this turn of the event loop gathered (it runs when the turn is over, and
-        earlier after a published batch or before a close frame). A socket that got several frames (a group-committed batch, AI
-        stream chunks, a burst from the bus) writes them with one system call, which costs
-        about what one frame does."""
+        earlier after a published batch or before a close frame). A socket that got several
+        frames (a group-committed batch, AI stream chunks, a burst from the bus) writes them
+        with one system call, which costs about what one frame does."""
         sends, self._sends = self._sends, []
         if len(sends) == 1:  # the usual case: every socket gets one frame
             conns, framed, payload = sends[0]
