@@ -4,13 +4,13 @@ room stands, and how it fills a hole (realtime/ordering.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.db.tables import chain_entries, messages
 from groupchat.schemas import Message
+from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
 from groupchat.store import rooms as room_store
 
@@ -47,25 +47,14 @@ async def entries_after(
         after_id = await _entry_id(conn, room_id, head_hash)
         if after_id is None:
             return None
-    m, e = messages.c, chain_entries.c
-    own = sa.select(
-        m.id, sa.literal("message").label("kind"), m.hash, m.prev_hash, m.id.label("target")
-    )
-    own = own.where(m.room_id == room_id)
-    other = sa.select(e.id, e.kind, e.hash, e.prev_hash, e.target_id.label("target"))
-    other = other.where(e.room_id == room_id)
-    if after_id is not None:
-        own, other = own.where(m.id > after_id), other.where(e.id > after_id)
-    both = sa.union_all(own, other).subquery()
-    query = sa.select(both).order_by(both.c.id).limit(limit + 1)
-    rows: list[Any] = list((await conn.execute(query)).all())
-    if len(rows) > limit:
+    entries, more = await chain_store.page(conn, room_id, after=after_id, limit=limit)
+    if more:
         return None
-    found = await message_store.by_ids(conn, sorted({row.target for row in rows if row.target}))
+    found = await message_store.by_ids(conn, sorted({e.target_id or e.id for e in entries}))
     return [
-        TailEntry(row.id, row.kind, row.hash, row.prev_hash, found[row.target])
-        for row in rows
-        if row.target in found  # always: an edit or deletion names a message of its room
+        TailEntry(entry.id, entry.kind, entry.hash, entry.prev_hash, found[target])
+        for entry in entries
+        if (target := entry.target_id or entry.id) in found  # always: a message of its room
     ]
 
 
