@@ -45,6 +45,8 @@ class ServerProcess:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], workdir: Path) -> None:
         self.name, self.port = name, 0
         self.log_path = workdir / f"{name}.log"
+        if "PYTHONPATH" in os.environ:  # e.g. another checkout's src/, to compare two versions
+            env = {**env, "PYTHONPATH": os.environ["PYTHONPATH"]}
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
                 argv,

@@ -23,6 +23,7 @@ class Metrics:
         self.messages_stored = Counter(
             "groupchat_messages_stored", "Messages stored", ["author_type"], registry=r
         )
+        self._stored: dict[str, Counter] = {}
         self.http_duration = Histogram(
             "groupchat_http_request_duration_seconds",
             "HTTP request duration by route template and status",
@@ -45,7 +46,10 @@ class Metrics:
         self.websockets_open.set_function(count)
 
     def message_stored(self, author_type: str) -> None:
-        self.messages_stored.labels(author_type=author_type).inc()
+        counter = self._stored.get(author_type)
+        if counter is None:  # a label's child, looked up once (labels() takes a lock)
+            counter = self._stored[author_type] = self.messages_stored.labels(author_type)
+        counter.inc()
 
     def ai_answer(
         self, outcome: str, model: str, prompt_tokens: int, completion_tokens: int, cost: float

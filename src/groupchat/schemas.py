@@ -504,5 +504,11 @@ class UsageReport(BaseModel):
 
 
 def public(user: UserPublic) -> UserPublic:
-    """Only the public fields of a user (a User carries more)."""
-    return UserPublic(**user.model_dump(include=set(UserPublic.model_fields)))
+    """Only the public fields of a user (a User carries more). The values were validated when
+    `user` was made, so they are copied without validating them again."""
+    if type(user) is UserPublic:
+        return user
+    return UserPublic.model_construct(**{name: getattr(user, name) for name in _PUBLIC_FIELDS})
+
+
+_PUBLIC_FIELDS = tuple(UserPublic.model_fields)

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Protocol
 
-from groupchat.events import encode_frame as encode
+from groupchat.events import frame_bytes, with_extra
 from groupchat.realtime.bus import Event
 
 CLOSE_TOO_SLOW = 1013  # "try again later": the client reconnects and catches up
@@ -132,7 +132,7 @@ class Hub:
         if event.user_ids:
             users = (self._by_user.get(user_id, ()) for user_id in event.user_ids)
             targets = tuple({*targets, *(conn for conns in users for conn in conns)})
-        payload = encode(event.frame).encode()
+        payload = frame_bytes(event.frame)
         framed = frame_text(payload)
         if event.sender_id is None and event.exclude_user_id is None:
             self._queue(targets, framed, payload)
@@ -144,9 +144,7 @@ class Hub:
         self, event: Event, targets: tuple[Socket, ...], framed: bytes, payload: bytes
     ) -> None:
         """Skip the excluded user; the sender's sockets get `sender_extra` merged in."""
-        mine = payload
-        if event.sender_extra:
-            mine = encode({**event.frame, **event.sender_extra}).encode()
+        mine = with_extra(payload, event.frame, event.sender_extra)
         mine_framed = frame_text(mine) if mine is not payload else framed
         skip = (event.exclude_user_id, event.sender_id)
         self._queue([conn for conn in targets if conn.user_id not in skip], framed, payload)

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pydantic_core import to_json
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
@@ -27,8 +28,8 @@ PUBLISH_TIMEOUT = 2.0  # seconds: a publish that takes longer counts as Redis be
 JOINED = {"type": "bus_joined"}
 
 
-def encode_event(event: Event) -> str:
-    return json.dumps(dataclasses.asdict(event), separators=(",", ":"), ensure_ascii=False)
+def encode_event(event: Event) -> bytes:
+    return to_json(dataclasses.asdict(event))  # events.frame_bytes' serializer
 
 
 def decode_event(data: str | bytes) -> Event:
