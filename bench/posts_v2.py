@@ -37,11 +37,20 @@ def unpack(commit: str, into: Path) -> Path:
 
 
 def leave_out_search_index(source: Path) -> None:
-    """Migration 0007 without its FTS5 table and triggers (the read markers stay)."""
-    path = source / "groupchat/db/migrations/versions/0007_catching_up.py"
+    """Migration 0007 without its FTS5 table and triggers (the read markers stay), and 0008
+    (where the tree has it) with its empty search_pending table only."""
+    versions = source / "groupchat/db/migrations/versions"
+    first = versions / "0007_catching_up.py"
+    _replace(first, "for statement in SQLITE_FTS:", "for statement in ():")
+    later = versions / "0008_search_index_later.py"
+    if later.exists():
+        _replace(later, "for statement in UPGRADE:", "for statement in UPGRADE[:1]:")
+
+
+def _replace(path: Path, old: str, new: str) -> None:
     text = path.read_text()
-    assert "for statement in SQLITE_FTS:" in text
-    path.write_text(text.replace("for statement in SQLITE_FTS:", "for statement in ():"))
+    assert old in text, path
+    path.write_text(text.replace(old, new))
 
 
 _BASE_ENV = posts.server_env

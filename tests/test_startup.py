@@ -187,8 +187,9 @@ def schema_diff(sync_conn: sa.Connection) -> list[Any]:
 
 
 def _search_index(name: str) -> bool:
-    """Migration 0007's full-text index: FTS5 tables or a GIN expression index, not tables.py's."""
-    return name.startswith("messages_fts") or name == "ix_messages_search"
+    """Migrations 0007 and 0008's full-text index: FTS5 tables and the rowids waiting for them
+    (SQLite) or a GIN expression index (PostgreSQL), not tables.py's."""
+    return name.startswith("messages_fts") or name in ("search_pending", "ix_messages_search")
 
 
 async def test_migrations_build_exactly_the_tables_of_tables_py(settings: Settings) -> None:

@@ -15,6 +15,7 @@ async def search(
 ) -> SearchResults:
     """Newest first; a room the caller may not read is 404, like an unknown one."""
     terms = search_text.parse(q)
+    await svc.posts.search_ready()  # SQLite indexes new messages in bulk, a little later
     async with svc.db.read() as conn:
         if room_id is not None:
             await visible_room(conn, room_id, user.id)

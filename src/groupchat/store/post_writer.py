@@ -5,6 +5,10 @@ connection. Each batch is one transaction (store/post_batch.py); after it commit
 `announce` runs and its future is resolved, in commit order, on the event loop. A post that
 cannot be stored fails alone, never its batch. GROUP_COMMIT=false (or an in-memory SQLite
 database) stores each post in its own SQLAlchemy transaction instead.
+
+SQLite's full-text index is brought up to date by the writer between batches
+(store/search_index.py): after 0.25 s without posts, every second while they keep coming,
+once 1,000 wait, and whenever a search asks (`search_ready`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.engine import make_url
@@ -25,7 +30,7 @@ from groupchat.config import Settings
 from groupchat.db.checkpoints import WalCheckpointer
 from groupchat.db.engine import Database, connect_sqlite
 from groupchat.errors import ServiceUnavailable
-from groupchat.store import post_batch
+from groupchat.store import post_batch, search_index
 from groupchat.store import rooms as room_store
 from groupchat.store.post_batch import HeadMoved, NewPost, Posted, TargetGone
 
@@ -34,6 +39,9 @@ MAX_BATCH = 256
 RETRIES = 5  # a batch relinked after another process moved a head (or a PostgreSQL deadlock)
 COMMAND_TIMEOUT = 30  # seconds: a PostgreSQL batch that hangs longer fails (503), then reconnects
 YIELD_SECONDS = 0.2  # at most this long the SQLite writer lets SQLAlchemy writers go first
+INDEX_IDLE_SECONDS = 0.25  # the search index catches up after this long without posts,
+INDEX_EVERY_SECONDS = 1.0  # at least this often while posts keep coming,
+INDEX_BACKLOG = 1000  # and once this many messages wait for it
 Outcome = Posted | BaseException
 Pending = tuple[NewPost, "asyncio.Future[Posted]"]
 
@@ -46,6 +54,9 @@ class PostWriter(Protocol):
     async def stop(self) -> None: ...
 
     def submit(self, post: NewPost) -> Awaitable[Posted]: ...
+
+    async def search_ready(self) -> None:
+        """Return once every message stored so far can be found by a search."""
 
 
 def make_post_writer(settings: Settings, db: Database) -> PostWriter:
@@ -74,6 +85,17 @@ def _settle(batch: Sequence[Pending], outcomes: Sequence[Outcome]) -> None:
             future.set_result(outcome)
 
 
+@dataclass(frozen=True, slots=True)
+class _Sync:
+    """A search waiting for the index to catch up (on the SQLite writer's queue)."""
+
+    future: asyncio.Future[None]
+
+    def done(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
+
+
 def _unavailable(count: int) -> list[Outcome]:
     return [ServiceUnavailable("the message could not be stored; try again") for _ in range(count)]
 
@@ -84,8 +106,9 @@ class SqliteWriter:
 
     def __init__(self, db: Database, path: str, settings: Settings) -> None:
         self._db, self._path, self._sync = db, path, settings.sqlite_synchronous
-        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | _Sync | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._unindexed, self._indexed_at = 0, time.monotonic()
         self._thread: threading.Thread | None = None
         self._checkpoints = WalCheckpointer(path, settings.sqlite_synchronous)
 
@@ -106,6 +129,13 @@ class SqliteWriter:
         self._queue.put((post, future))
         return future
 
+    async def search_ready(self) -> None:
+        if self._loop is None or self._thread is None:
+            return  # stopped: nothing is being stored
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._queue.put(_Sync(future))
+        await future
+
     async def stop(self) -> None:
         """Store what is queued, then end the thread."""
         thread, self._thread = self._thread, None
@@ -123,9 +153,10 @@ class SqliteWriter:
             return
         ready.set_result(None)
         try:
+            self._index(conn, [])  # what an earlier run left pending
             stopping = False
             while not stopping:
-                batch, stopping = self._take()
+                batch, syncs, stopping = self._take()
                 if batch:
                     try:
                         outcomes = self._write(conn, [post for post, _ in batch])
@@ -135,24 +166,54 @@ class SqliteWriter:
                     assert self._loop is not None
                     self._loop.call_soon_threadsafe(_settle, batch, outcomes)
                     self._checkpoints.committed(len(batch))
+                    self._unindexed += len(batch)
+                if syncs or self._index_due(idle=not batch):
+                    self._index(conn, syncs)
         finally:
             conn.close()
 
-    def _take(self) -> tuple[list[Pending], bool]:
-        """Wait for one post, then take every post waiting (up to MAX_BATCH); True at the end."""
-        first = self._queue.get()
-        if first is None:
-            return [], True
-        batch = [first]
-        while len(batch) < MAX_BATCH:
+    def _take(self) -> tuple[list[Pending], list[_Sync], bool]:
+        """Wait for one post (a while only, when the index has to catch up), then take every
+        post waiting (up to MAX_BATCH); True at the end."""
+        batch: list[Pending] = []
+        syncs: list[_Sync] = []
+        try:
+            item = self._queue.get(timeout=INDEX_IDLE_SECONDS if self._unindexed else None)
+        except queue.Empty:
+            return batch, syncs, False
+        while True:
+            if item is None:
+                return batch, syncs, True
+            if isinstance(item, _Sync):
+                syncs.append(item)
+            else:
+                batch.append(item)
+            if len(batch) >= MAX_BATCH:
+                return batch, syncs, False
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                break
-            if item is None:
-                return batch, True
-            batch.append(item)
-        return batch, False
+                return batch, syncs, False
+
+    def _index_due(self, *, idle: bool) -> bool:
+        if not self._unindexed:
+            return False
+        if idle or self._unindexed >= INDEX_BACKLOG:
+            return True
+        return self._queue.empty() and time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS
+
+    def _index(self, conn: sqlite3.Connection, syncs: list[_Sync]) -> None:
+        """Bring the search index up to date; then the searches waiting for it may run (and
+        do even when that failed: they find less rather than nothing)."""
+        self._let_others_write()
+        try:
+            search_index.catch_up_sqlite(conn)
+        except sqlite3.Error:
+            log.exception("indexing new messages for search failed")
+        self._unindexed, self._indexed_at = 0, time.monotonic()
+        assert self._loop is not None
+        for sync in syncs:
+            self._loop.call_soon_threadsafe(sync.done)
 
     def _write(self, conn: sqlite3.Connection, posts: list[NewPost]) -> list[Outcome]:
         for _ in range(RETRIES):
@@ -198,6 +259,9 @@ class PgWriter:
         future: asyncio.Future[Posted] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((post, future))
         return future
+
+    async def search_ready(self) -> None:
+        return None  # PostgreSQL keeps its index in each transaction
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -276,6 +340,11 @@ class SinglePostWriter:
 
     async def stop(self) -> None:
         return None
+
+    async def search_ready(self) -> None:
+        if self._db.is_sqlite:
+            async with self._db.write() as conn:
+                await search_index.catch_up(conn)
 
     async def submit(self, post: NewPost) -> Posted:
         async with self._db.write() as conn:

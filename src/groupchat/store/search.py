@@ -1,6 +1,7 @@
 """Full-text search over messages (the index itself is built by migration 0007).
 
-SQLite: the FTS5 table `messages_fts` (unicode61, diacritics removed), kept by triggers.
+SQLite: the FTS5 table `messages_fts` (unicode61, diacritics removed), which new messages
+join in bulk (store/search_index.py: the search action brings it up to date first).
 PostgreSQL: a GIN index over the expression below; a query must repeat it exactly."""
 
 from __future__ import annotations
