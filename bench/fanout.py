@@ -80,7 +80,7 @@ ALL_CPUS = sorted(os.sched_getaffinity(0))  # read before pin() narrows ours (ch
 def pin(server: ServerProcess, enabled: bool) -> None:
     """Give the server the first CPU and this process the rest, so each side has its own core."""
     if enabled and len(ALL_CPUS) >= 2:
-        os.sched_setaffinity(server.pid, {ALL_CPUS[0]})
+        server.pin({ALL_CPUS[0]})
         os.sched_setaffinity(0, set(ALL_CPUS[1:]))
 
 

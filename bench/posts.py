@@ -193,7 +193,7 @@ async def run_one(
         server = await start(Path(tmp), database, group_commit, args.synchronous)
         try:
             if not args.no_pin and len(ALL_CPUS) >= 2:
-                os.sched_setaffinity(server.pid, {ALL_CPUS[0]})
+                server.pin({ALL_CPUS[0]})
                 os.sched_setaffinity(0, set(ALL_CPUS[1:]))
             _, tokens = await register_users(server.port, args.posters)
             rooms = await own_rooms(server.port, tokens)

@@ -64,6 +64,15 @@ class ServerProcess:
     def pid(self) -> int:
         return self.proc.pid
 
+    def pin(self, cpus: set[int]) -> None:
+        """Run every thread of the server on `cpus` (sched_setaffinity on the pid alone moves
+        the main thread only: GroupChat's post writer and checkpoint threads run already)."""
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), cpus)
+            except ProcessLookupError:  # a thread that ended meanwhile
+                continue
+
     def rss_kib(self) -> int:
         """VmRSS of the server process, in KiB."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
