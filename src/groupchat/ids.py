@@ -14,6 +14,7 @@ _TO_INT_DIGITS = str.maketrans(_ALPHABET, "0123456789abcdefghijklmnopqrstuv")
 _lock = threading.Lock()
 _last = (0, 0)
 _RAND_MASK = (1 << 80) - 1
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 digits: 13 steps, not 26
 
 
 def new_id(after: str | None = None) -> str:
@@ -36,7 +37,7 @@ def new_id(after: str | None = None) -> str:
             rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
         _last = (now_ms, rand)
     value = _pack(now_ms, rand)
-    return "".join(_ALPHABET[(value >> shift) & 31] for shift in range(125, -1, -5))
+    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
 def _pack(ms: int, rand: int) -> int:
@@ -61,6 +62,12 @@ def utc_now() -> datetime:
     """The current time in UTC, to the millisecond (what we store and show)."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def now_ts() -> str:
+    """format_ts(utc_now()), in a third of the time (once per post)."""
+    seconds, millis = divmod(time.time_ns() // 1_000_000, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
 def format_ts(value: datetime) -> str:

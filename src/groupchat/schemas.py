@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -508,7 +509,17 @@ def public(user: UserPublic) -> UserPublic:
     `user` was made, so they are copied without validating them again."""
     if type(user) is UserPublic:
         return user
-    return UserPublic.model_construct(**{name: getattr(user, name) for name in _PUBLIC_FIELDS})
+    return _public(user.id, user.username, user.display_name, user.avatar_url, user.nostr_pubkey)
 
 
-_PUBLIC_FIELDS = tuple(UserPublic.model_fields)
+@lru_cache(maxsize=4096)  # a poster's public self, once (not at every post); never mutated
+def _public(
+    user_id: str, username: str, display_name: str, avatar_url: str | None, pubkey: str | None
+) -> UserPublic:
+    return UserPublic.model_construct(
+        id=user_id,
+        username=username,
+        display_name=display_name,
+        avatar_url=avatar_url,
+        nostr_pubkey=pubkey,
+    )

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat import hashchain
-from groupchat.ids import format_ts, new_id, utc_now
+from groupchat.ids import new_id, now_ts
 from groupchat.schemas import AiMeta, AuthorType, Message, ReplyRef, Role, Room, UserPublic
 from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
@@ -151,7 +151,7 @@ def _entry(post: NewPost, prev_hash: str | None, entry_id: str) -> Entry:
         image_url=post.image_url if post.kind == "message" else None,
         content=None if post.kind == "delete" else post.content,
         salt=salt,
-        created_at=format_ts(utc_now()),
+        created_at=now_ts(),
         prev_hash=prev_hash,
     )
 
@@ -198,7 +198,8 @@ def _json(values: list[str]) -> str | None:
 
 
 def _message(post: NewPost, entry: Entry) -> Message:
-    return Message(
+    # every value is ours and typed already: no validation (once per post, in the writer)
+    return Message.model_construct(
         id=entry.id,
         room_id=post.room_id,
         author_type=post.author_type,
