@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from datetime import UTC, datetime
 
 import pytest
 
-from groupchat import ids
+from groupchat import hashchain, ids
 
 ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
@@ -43,3 +44,18 @@ def test_now_ts_is_format_ts_of_now() -> None:
     assert ids.format_ts(ids.parse_ts(stamp)) == stamp
     assert ids.parse_ts(stamp).tzinfo is not None
     assert abs(ids.parse_ts(stamp) - datetime.now(UTC)).total_seconds() < 5
+
+
+def test_salts_are_random_hex_and_a_forked_child_draws_its_own() -> None:
+    salts = {hashchain.new_salt() for _ in range(600)}  # more than one draw from os.urandom
+    assert len(salts) == 600 and all(re.fullmatch(r"[0-9a-f]{32}", s) for s in salts)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what it draws next must not be what the parent draws next
+        os.write(write, hashchain.new_salt().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{32}", child) and child != hashchain.new_salt()
