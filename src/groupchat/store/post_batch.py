@@ -7,6 +7,7 @@ writer thread, or asyncpg), not SQLAlchemy: see store/post_writer.py and docs/ha
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from groupchat.store import chain as chain_store
 from groupchat.store import messages as message_store
 from groupchat.store import read_markers
 from groupchat.store import rooms as room_store
-from groupchat.store.chain import Entry, Kind
+from groupchat.store.chain import ENTRY_COLUMNS, Entry, Kind
 
 COLUMNS = (
     "id",
@@ -358,19 +359,21 @@ def _sqlite_changes(conn: sqlite3.Connection, linked: Linked) -> None:
 
 # --- PostgreSQL, through asyncpg (rooms locked in id order, so two processes cannot deadlock)
 
+# Each statement is a round trip on the event loop, and under load each round trip waits for a
+# turn of the loop: five per batch (BEGIN, the rooms, heads and roles, the writes, COMMIT).
 # Locking one table only: a row another transaction updated meanwhile is re-read after the
-# wait (READ COMMITTED), which a join's other side would not be. The heads' ids come next.
+# wait (READ COMMITTED), which a join's other side would not be. The heads' ids come next,
+# with the posters' roles.
 _PG_ROOMS = (
     "SELECT r.*, (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
     " FROM rooms r WHERE r.id = ANY($1::varchar[]) ORDER BY r.id FOR NO KEY UPDATE"
 )
-_PG_HEAD_IDS = (
-    "SELECT hash, id FROM messages WHERE hash = ANY($1::varchar[])"
-    " UNION ALL SELECT hash, id FROM chain_entries WHERE hash = ANY($1::varchar[])"
-)
-_PG_ROLES = (
-    "SELECT room_id, user_id, role FROM room_members"
-    " WHERE room_id = ANY($1::varchar[]) AND user_id = ANY($2::varchar[]) FOR KEY SHARE"
+_PG_HEADS_AND_ROLES = (  # parameters: head hashes, room ids, poster ids
+    "WITH roles AS (SELECT room_id, user_id, role FROM room_members"
+    " WHERE room_id = ANY($2::varchar[]) AND user_id = ANY($3::varchar[]) FOR KEY SHARE)"
+    " SELECT 'role' AS kind, room_id AS a, user_id AS b, role AS c FROM roles"
+    " UNION ALL SELECT 'head', hash, id, NULL FROM messages WHERE hash = ANY($1::varchar[])"
+    " UNION ALL SELECT 'head', hash, id, NULL FROM chain_entries WHERE hash = ANY($1::varchar[])"
 )
 _PG_ALIVE = _ALIVE.replace("IN ({})", "= ANY($1::varchar[])")
 _PG_INSERT = (  # one statement for the whole batch: a column of values per parameter
@@ -392,6 +395,13 @@ _PG_ENTRY = _ENTRY_INSERT + (  # noqa: S608 - constant text, no input
 )
 _PG_EDIT = _EDIT.format("$1", "$2", "$3", "$4", "$5::json", "$6")
 _PG_ERASE = (_ERASE[0].format("$1", "$2", "$3"), _ERASE[1].format("$1"), _ERASE[2].format("$1"))
+
+
+def _renumber(sql: str, by: int) -> str:
+    """`sql` with each $n parameter as $(n + by), to join it to another statement."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + by}", sql)
+
+
 _PG_MOVE = (
     "UPDATE rooms SET head_hash = v.new"
     " FROM unnest($1::varchar[], $2::varchar[], $3::varchar[]) AS v(id, old, new)"
@@ -399,32 +409,46 @@ _PG_MOVE = (
 )
 
 
-def _columns(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
-    return [list(col) for col in zip(*rows, strict=True)]
+# New messages, read markers and head moves in one statement (15 + 3 + 3 parameters); the
+# count of heads moved tells whether another writer moved one first.
+_PG_WRITE = " ".join(
+    (
+        "WITH inserted AS (" + _PG_INSERT + "),",
+        "advanced AS (" + _renumber(read_markers.PG_ADVANCE, 15) + "),",
+        "moved AS (" + _renumber(_PG_MOVE, 18) + " RETURNING 1)",
+        "SELECT count(*) FROM moved",
+    )
+)
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Column-wise values for unnest(): `width` lists, empty when there are no rows."""
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
-    """Store a batch in one transaction: six statements for posts, whatever the batch's size."""
+    """Store a batch in one transaction: five round trips for posts, whatever the batch's size
+    (two more when it holds edits or deletions)."""
     room_ids, member_ids = _pairs(posts)
     target_ids = _target_ids(posts)
     async with conn.transaction():
         rooms = {row["id"]: dict(row) for row in await conn.fetch(_PG_ROOMS, room_ids)}
         heads = [row["head_hash"] for row in rooms.values() if row["head_hash"] is not None]
-        head_ids = dict(await conn.fetch(_PG_HEAD_IDS, heads)) if heads else {}
+        head_ids: dict[str, str] = {}
+        roles: dict[tuple[str, str], Role] = {}
+        if heads or (member_ids and rooms):
+            found = await conn.fetch(_PG_HEADS_AND_ROLES, heads, room_ids, member_ids)
+            for kind, a, b, role in found:
+                if kind == "head":
+                    head_ids[a] = b
+                else:
+                    roles[(a, b)] = role
         for row in rooms.values():
             row["head_id"] = head_ids.get(row["head_hash"])
-        roles: dict[tuple[str, str], Role] = {}
-        if member_ids and rooms:
-            found = await conn.fetch(_PG_ROLES, room_ids, member_ids)
-            roles = {(row["room_id"], row["user_id"]): row["role"] for row in found}
         alive = first_digests(await conn.fetch(_PG_ALIVE, target_ids)) if target_ids else {}
         linked = link(posts, rooms, roles, alive)
-        if linked.rows:
-            await conn.execute(_PG_INSERT, *_columns(linked.rows))
-            if sent := _sent(linked):
-                await conn.execute(read_markers.PG_ADVANCE, *_columns(sent))
         if linked.entries:
-            await conn.execute(_PG_ENTRY, *_columns(linked.entries))
+            await conn.execute(_PG_ENTRY, *_columns(linked.entries, len(ENTRY_COLUMNS)))
         if linked.edits:
             await conn.executemany(_PG_EDIT, linked.edits)
         if linked.deletes:
@@ -432,9 +456,14 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
             ids = [(message_id,) for _, _, message_id in linked.deletes]
             await conn.executemany(_PG_ERASE[1], ids)
             await conn.executemany(_PG_ERASE[2], ids)
-        if linked.moves:
-            status = await conn.execute(_PG_MOVE, *_columns(linked.moves))
-            if int(status.rsplit(" ", 1)[1]) != len(linked.moves):
+        if linked.moves:  # every stored post moved its room's head
+            moved = await conn.fetchval(
+                _PG_WRITE,
+                *_columns(linked.rows, len(COLUMNS)),
+                *_columns(_sent(linked), 3),
+                *_columns(linked.moves, 3),
+            )
+            if moved != len(linked.moves):
                 raise HeadMoved
     return linked.results
 

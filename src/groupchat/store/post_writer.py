@@ -275,7 +275,13 @@ class PgWriter:
     async def _connect(self) -> Any:
         import asyncpg
 
-        return await asyncpg.connect(self._dsn, command_timeout=COMMAND_TIMEOUT)
+        # A plan per execution: a generic plan made while a table was small (a new database)
+        # keeps scanning it whole as it grows, until autovacuum's next ANALYZE (a minute or
+        # more); the batch's head lookup then took longer with every post.
+        custom = {"plan_cache_mode": "force_custom_plan"}
+        return await asyncpg.connect(
+            self._dsn, command_timeout=COMMAND_TIMEOUT, server_settings=custom
+        )
 
     async def _run(self) -> None:
         stopping = False
