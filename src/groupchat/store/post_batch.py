@@ -90,6 +90,7 @@ class Linked:
     entries: list[tuple[Any, ...]] = field(default_factory=list)  # edit and delete entries
     edits: list[tuple[Any, ...]] = field(default_factory=list)  # see EDIT_PARAMS
     deletes: list[tuple[str, str | None, str]] = field(default_factory=list)  # see _ERASE
+    heads: dict[str, tuple[str, str]] = field(default_factory=dict)  # moved: room -> (hash, id)
 
 
 def link(
@@ -119,13 +120,16 @@ def link(
         prev_hash, floor = heads[post.room_id]
         entry = _entry(post, prev_hash, new_id(after=floor))
         message = _apply(post, entry, linked, targets)
-        heads[post.room_id] = (entry.hash, None)  # our own later ids already sort after it
+        heads[post.room_id] = (entry.hash, entry.id)
         chain = None if post.kind == "message" else (entry.prev_hash, entry.hash)
         linked.results.append(Posted(message, room, chain))
+    linked.heads = {
+        room_id: (head, head_id)
+        for room_id, (head, head_id) in heads.items()
+        if head != rooms[room_id]["head_hash"] and head is not None and head_id is not None
+    }
     linked.moves = [
-        (room_id, rooms[room_id]["head_hash"], head)
-        for room_id, (head, _) in heads.items()
-        if head != rooms[room_id]["head_hash"]
+        (room_id, rooms[room_id]["head_hash"], head) for room_id, (head, _) in linked.heads.items()
     ]
     return linked
 
@@ -360,20 +364,26 @@ def _sqlite_changes(conn: sqlite3.Connection, linked: Linked) -> None:
 # --- PostgreSQL, through asyncpg (rooms locked in id order, so two processes cannot deadlock)
 
 # Each statement is a round trip on the event loop, and under load each round trip waits for a
-# turn of the loop: five per batch (BEGIN, the rooms, heads and roles, the writes, COMMIT).
-# Locking one table only: a row another transaction updated meanwhile is re-read after the
-# wait (READ COMMITTED), which a join's other side would not be. The heads' ids come next,
-# with the posters' roles.
-_PG_ROOMS = (
-    "SELECT r.*, (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
-    " FROM rooms r WHERE r.id = ANY($1::varchar[]) ORDER BY r.id FOR NO KEY UPDATE"
+# turn of the loop: four per batch (BEGIN, the rooms with the posters' roles, the writes,
+# COMMIT). The rooms are locked in a CTE of their own: a row another transaction updated
+# meanwhile is re-read after the wait (READ COMMITTED), which a join's other side would not
+# be. So a head's id comes from what this writer committed last (the same hash: the same
+# entry), or else from one more statement, made after the lock.
+_PG_ROOMS = (  # parameters: room ids, poster ids; the posters' roles as two arrays
+    "WITH locked AS (SELECT r.*,"
+    " (SELECT count(*) FROM room_members x WHERE x.room_id = r.id) AS member_count"
+    " FROM rooms r WHERE r.id = ANY($1::varchar[]) ORDER BY r.id FOR NO KEY UPDATE),"
+    " roles AS (SELECT room_id, user_id, role FROM room_members"
+    " WHERE room_id = ANY($1::varchar[]) AND user_id = ANY($2::varchar[]) FOR KEY SHARE)"
+    " SELECT locked.*,"
+    " ARRAY(SELECT user_id FROM roles WHERE roles.room_id = locked.id ORDER BY user_id)"
+    " AS role_users,"
+    " ARRAY(SELECT role FROM roles WHERE roles.room_id = locked.id ORDER BY user_id)"
+    " AS role_names FROM locked"
 )
-_PG_HEADS_AND_ROLES = (  # parameters: head hashes, room ids, poster ids
-    "WITH roles AS (SELECT room_id, user_id, role FROM room_members"
-    " WHERE room_id = ANY($2::varchar[]) AND user_id = ANY($3::varchar[]) FOR KEY SHARE)"
-    " SELECT 'role' AS kind, room_id AS a, user_id AS b, role AS c FROM roles"
-    " UNION ALL SELECT 'head', hash, id, NULL FROM messages WHERE hash = ANY($1::varchar[])"
-    " UNION ALL SELECT 'head', hash, id, NULL FROM chain_entries WHERE hash = ANY($1::varchar[])"
+_PG_HEAD_IDS = (
+    "SELECT hash, id FROM messages WHERE hash = ANY($1::varchar[])"
+    " UNION ALL SELECT hash, id FROM chain_entries WHERE hash = ANY($1::varchar[])"
 )
 _PG_ALIVE = _ALIVE.replace("IN ({})", "= ANY($1::varchar[])")
 _PG_INSERT = (  # one statement for the whole batch: a column of values per parameter
@@ -426,25 +436,30 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
-    """Store a batch in one transaction: five round trips for posts, whatever the batch's size
-    (two more when it holds edits or deletions)."""
+async def write_pg(
+    conn: Any, posts: Sequence[NewPost], known: dict[str, tuple[str, str]]
+) -> list[Posted]:
+    """Store a batch in one transaction: four round trips for posts, whatever the batch's size
+    (more when it holds edits or deletions, or another writer moved a head). `known`: room ->
+    (hash, id) of the heads this writer committed, brought up to date after the commit."""
     room_ids, member_ids = _pairs(posts)
     target_ids = _target_ids(posts)
     async with conn.transaction():
-        rooms = {row["id"]: dict(row) for row in await conn.fetch(_PG_ROOMS, room_ids)}
-        heads = [row["head_hash"] for row in rooms.values() if row["head_hash"] is not None]
-        head_ids: dict[str, str] = {}
+        rooms: dict[str, dict[str, Any]] = {}
         roles: dict[tuple[str, str], Role] = {}
-        if heads or (member_ids and rooms):
-            found = await conn.fetch(_PG_HEADS_AND_ROLES, heads, room_ids, member_ids)
-            for kind, a, b, role in found:
-                if kind == "head":
-                    head_ids[a] = b
-                else:
-                    roles[(a, b)] = role
+        for found in await conn.fetch(_PG_ROOMS, room_ids, member_ids):
+            row = dict(found)
+            users, names = row.pop("role_users"), row.pop("role_names")
+            roles.update(((row["id"], user), role) for user, role in zip(users, names, strict=True))
+            rooms[row["id"]] = row
         for row in rooms.values():
-            row["head_id"] = head_ids.get(row["head_hash"])
+            mine = known.get(row["id"])
+            row["head_id"] = mine[1] if mine is not None and mine[0] == row["head_hash"] else None
+        unknown = [r["head_hash"] for r in rooms.values() if r["head_hash"] and not r["head_id"]]
+        if unknown:
+            head_ids = dict(await conn.fetch(_PG_HEAD_IDS, unknown))
+            for row in rooms.values():
+                row["head_id"] = row["head_id"] or head_ids.get(row["head_hash"])
         alive = first_digests(await conn.fetch(_PG_ALIVE, target_ids)) if target_ids else {}
         linked = link(posts, rooms, roles, alive)
         if linked.entries:
@@ -465,6 +480,7 @@ async def write_pg(conn: Any, posts: Sequence[NewPost]) -> list[Posted]:
             )
             if moved != len(linked.moves):
                 raise HeadMoved
+    known.update(linked.heads)
     return linked.results
 
 

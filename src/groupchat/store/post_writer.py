@@ -42,6 +42,7 @@ YIELD_SECONDS = 0.2  # at most this long the SQLite writer lets SQLAlchemy write
 INDEX_IDLE_SECONDS = 0.25  # the search index catches up after this long without posts,
 INDEX_EVERY_SECONDS = 1.0  # at least this often while posts keep coming,
 INDEX_BACKLOG = 1000  # and once this many messages wait for it
+KNOWN_HEADS = 100_000  # rooms whose head the PostgreSQL writer remembers (then it forgets all)
 Outcome = Posted | BaseException
 Pending = tuple[NewPost, "asyncio.Future[Posted]"]
 
@@ -248,6 +249,7 @@ class PgWriter:
         self._queue: asyncio.Queue[Pending | None] = asyncio.Queue()
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._heads: dict[str, tuple[str, str]] = {}  # room -> (hash, id) this writer committed
 
     async def start(self) -> None:
         self._conn = await self._connect()
@@ -314,7 +316,9 @@ class PgWriter:
             try:
                 if self._conn is None or self._conn.is_closed():
                     self._conn = await self._connect()
-                return list(await post_batch.write_pg(self._conn, posts))
+                if len(self._heads) > KNOWN_HEADS:
+                    self._heads.clear()
+                return list(await post_batch.write_pg(self._conn, posts, self._heads))
             except (HeadMoved, asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                 continue
             except (OSError, TimeoutError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
