@@ -389,3 +389,34 @@ async def test_a_refused_message_names_its_client_id(http, alice: Actor) -> None
     await sock.send(send_frame("no-such-room", "hello"))
     error = await sock.recv()
     assert error["code"] == "not_found" and "client_id" not in error
+
+
+async def test_a_burst_of_posts_with_lookups_and_errors_is_stored_in_order(
+    http, alice: Actor, bob: Actor
+) -> None:
+    """Plain posts are queued without waiting for the one before to be stored; one that
+    mentions someone or answers a message reads the database first. Whatever the mix, the
+    room stores them in the order sent, and every client_id gets exactly one answer."""
+    room = await create_room(http, alice)
+    await add_member(http, room, alice, bob)
+    sock = await alice.socket(join=(room["id"],))
+    await sock.send(send_frame(room["id"], "first", client_id="c0"))
+    first = (await sock.expect("new_message"))["message"]
+    texts = ["plain 1", "hi @bob", "plain 2", "", "plain 3", "answer", "plain 4"]
+    for i, text in enumerate(texts, start=1):
+        frame = send_frame(room["id"], text, client_id=f"c{i}")
+        if text == "answer":
+            frame["reply_to"] = first["id"]
+        await sock.send(frame)
+    answers = {}
+    for _ in texts:
+        frame = await sock.recv()
+        assert frame["type"] in ("new_message", "error"), frame
+        assert frame["client_id"] not in answers
+        answers[frame["client_id"]] = frame
+    assert answers["c4"]["type"] == "error" and answers["c4"]["code"] == "bad_request"
+    stored = [m["content"] for m in await history(http, bob, room["id"])]
+    assert stored == ["first"] + [text for text in texts if text]
+    assert answers["c2"]["message"]["mentions"] == [bob.id]
+    assert answers["c6"]["message"]["reply_to"]["id"] == first["id"]
+    await all_silent(sock)

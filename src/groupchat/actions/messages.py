@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,21 +53,75 @@ async def send_message(
     reply_to: str | None = None,
 ) -> Message:
     """Store a member's message, broadcast it, then let the AI decide whether to answer."""
+    content = _check_post(svc, user, room_id, content, image_url)
+    reply: ReplyRef | None = None
+    mentions: tuple[str, ...] = ()
+    if needs_lookup(content, reply_to):  # most posts need none
+        reply, mentions = await _reply_and_mentions(svc, room_id, content, reply_to)
+    post = _user_post(svc, user, room_id, content, image_url, client_id, reply, mentions)
+    return accepted(svc, await svc.posts.submit(post), strict=strict)
+
+
+def queue_message(
+    svc: Services,
+    user: User,
+    room_id: str,
+    content: str,
+    image_url: str | None,
+    client_id: str | None,
+) -> Awaitable[Posted]:
+    """send_message's first half without a task, for a WebSocket frame with nothing to look up
+    (no reply_to, no "@": see needs_lookup): the message checked and queued for the post
+    writer. What it resolves to goes to `accepted`."""
+    content = _check_post(svc, user, room_id, content, image_url)
+    return svc.posts.submit(_user_post(svc, user, room_id, content, image_url, client_id))
+
+
+def needs_lookup(content: str, reply_to: str | None) -> bool:
+    """Whether a message needs a database read before it is queued: the message it answers,
+    or the members it may mention."""
+    return reply_to is not None or "@" in content
+
+
+def accepted(svc: Services, posted: Posted, *, strict: bool) -> Message:
+    """send_message's second half, once the writer answered: the stored message (the AI told),
+    or why it was refused."""
+    if posted.message is None or posted.room is None:
+        raise _refusal(posted.room, strict=strict)
+    svc.metrics.message_stored("user")
+    svc.ai.on_message(posted.room, posted.message)
+    return posted.message
+
+
+def _check_post(
+    svc: Services, user: User, room_id: str, content: str, image_url: str | None
+) -> str:
+    """The trimmed content, once it, the image and the room id pass and the user's posting
+    budget has room for it."""
     content = _check_content(svc, content, image_url)
     take_posting_budget(svc, user)
     if not room_store.storable(room_id):
         raise NotFound(ROOM_NOT_FOUND)
-    reply: ReplyRef | None = None
-    mentions: tuple[str, ...] = ()
-    if reply_to is not None or "@" in content:  # most posts need no lookup
-        reply, mentions = await _reply_and_mentions(svc, room_id, content, reply_to)
+    return content
+
+
+def _user_post(
+    svc: Services,
+    user: User,
+    room_id: str,
+    content: str,
+    image_url: str | None,
+    client_id: str | None,
+    reply: ReplyRef | None = None,
+    mentions: tuple[str, ...] = (),
+) -> NewPost:
     extra = {"client_id": client_id} if client_id is not None else {}
 
     def announce(posted: Posted) -> None:  # after commit, in commit order
         frame = events.new_message(posted.message)  # type: ignore[arg-type]
         svc.publish_soon(Event(frame, room_id=room_id, sender_id=user.id, sender_extra=extra))
 
-    post = NewPost(
+    return NewPost(
         room_id,
         "user",
         content,
@@ -78,12 +133,6 @@ async def send_message(
         reply=reply,
         mentions=mentions,
     )
-    posted = await svc.posts.submit(post)
-    if posted.message is None or posted.room is None:
-        raise _refusal(posted.room, strict=strict)
-    svc.metrics.message_stored("user")
-    svc.ai.on_message(posted.room, posted.message)
-    return posted.message
 
 
 async def post_system_message(svc: Services, room: Room, content: str) -> Message:

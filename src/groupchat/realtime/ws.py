@@ -1,12 +1,14 @@
-"""The /ws rules: who may connect (origin, token, socket limit), then one typed frame at a time.
+"""The /ws rules: who may connect (origin, token, socket limit), then typed frames in order.
 
 realtime/protocol.py owns the socket and calls in here; nothing here touches a transport.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Coroutine
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 from groupchat import events
 from groupchat.actions.access import strict_member_room
 from groupchat.actions.auth import authenticate
-from groupchat.actions.messages import send_message
+from groupchat.actions.messages import accepted, needs_lookup, queue_message, send_message
 from groupchat.config import Settings, origin_of
 from groupchat.errors import AppError
 from groupchat.middleware import host_forms
@@ -24,6 +26,7 @@ from groupchat.realtime.hub import CLOSE_UNAUTHORIZED, Socket
 from groupchat.schemas import User
 from groupchat.security import TokenClaims
 from groupchat.services import Services
+from groupchat.store.post_batch import Posted
 
 log = logging.getLogger(__name__)
 CLOSE_TOO_MANY = 4429  # WS_CONNECTIONS_PER_USER (docs/api.md)
@@ -123,9 +126,39 @@ def on_frame(svc: Services, conn: Client, message: str | bytes) -> Coroutine[Any
         conn.send_text(PONG)
     elif isinstance(frame, events.LeaveRoom):
         svc.hub.leave(conn, frame.room_id)
+    elif isinstance(frame, events.SendMessage) and not needs_lookup(frame.content, frame.reply_to):
+        _queue(svc, conn, frame)
     else:
         return _handle(svc, conn, frame)
     return None
+
+
+def _queue(svc: Services, conn: Client, frame: events.SendMessage) -> None:
+    """A post that needs no database read is checked and queued now, and answered when the
+    writer has stored it: no task per post. The socket's later frames need not wait for its
+    commit; the writer stores posts in the order they came, so they stay in order."""
+    try:
+        posted = queue_message(
+            svc, conn.user, frame.room_id, frame.content, frame.image_url, frame.client_id
+        )
+    except AppError as exc:
+        conn.send_text(_error(exc.code, exc.detail, frame))
+        return
+    asyncio.ensure_future(posted).add_done_callback(partial(_stored, svc, conn, frame))
+
+
+def _stored(
+    svc: Services, conn: Client, frame: events.SendMessage, done: asyncio.Future[Posted]
+) -> None:
+    if done.cancelled():  # shutting down
+        return
+    try:
+        accepted(svc, done.result(), strict=True)
+    except AppError as exc:
+        conn.send_text(_error(exc.code, exc.detail, frame))
+    except Exception:
+        log.exception("storing a websocket message failed")
+        conn.send_text(_error("bad_request", "the server could not handle that frame", frame))
 
 
 def _parse(text: str) -> tuple[Any, str]:
