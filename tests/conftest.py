@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import concurrent.futures
+import functools
 import json
 import os
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,16 +74,80 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
-async def reset_postgres(url: str) -> None:
-    """Drop everything in the test database so each test starts empty."""
+async def reset_postgres(url: str, *, fresh: bool = False) -> None:
+    """Empty the test database so each test starts with no rows: a database migrated to the
+    newest revision keeps its tables (emptied: 40 ms, where migrating again took 200), any
+    other is dropped. `fresh`: drop it whatever it holds (migration tests)."""
     import asyncpg
 
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(dsn)
     try:
+        if not fresh and await _at_head(conn):
+            tables = await conn.fetch(
+                "SELECT tablename FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+            names = ", ".join(f'"{row[0]}"' for row in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            return
         await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
     finally:
         await conn.close()
+
+
+async def _at_head(conn: Any) -> bool:
+    import asyncpg
+
+    try:
+        versions = await conn.fetch("SELECT version_num FROM alembic_version")
+    except asyncpg.UndefinedTableError:
+        return False
+    return [row[0] for row in versions] == [migration_head()]
+
+
+@functools.cache
+def migration_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    from groupchat.db.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+@functools.cache
+def migrated_sqlite() -> Path:
+    """A SQLite file migrated to the newest revision, made once per test run: a test's
+    database starts as a copy (migrating every test's file took ~130 ms each)."""
+    from groupchat.db.engine import Database
+    from groupchat.db.migrate import upgrade
+
+    path = Path(tempfile.mkdtemp(prefix="groupchat-template-")) / "chat.db"
+    atexit.register(shutil.rmtree, path.parent, ignore_errors=True)
+
+    async def migrate() -> None:
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # its own event loop
+        pool.submit(asyncio.run, migrate()).result()
+    return path
+
+
+async def fresh_database(settings: Settings) -> None:
+    """No database at all (no file, no tables), for tests of migrations and first starts."""
+    if TEST_DATABASE_URL:
+        await reset_postgres(TEST_DATABASE_URL, fresh=True)
+        return
+    path = settings.sqlite_path
+    assert path is not None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 @dataclass
@@ -121,8 +190,11 @@ async def start_server(settings: Settings) -> Server:
 
 @pytest.fixture
 async def settings(tmp_path: Path) -> Settings:
+    """A test's settings, its database migrated and empty (see fresh_database for none)."""
     if TEST_DATABASE_URL:
         await reset_postgres(TEST_DATABASE_URL)
+    else:
+        shutil.copyfile(migrated_sqlite(), tmp_path / "chat.db")
     return make_settings(tmp_path)
 
 

@@ -38,8 +38,9 @@ def free_port() -> int:
         return port
 
 
-async def need_postgres_and_redis() -> str:
-    """The PostgreSQL URL, emptied; these tests run in the PostgreSQL pass (make test-pg)."""
+async def need_postgres_and_redis(*, fresh: bool = False) -> str:
+    """The PostgreSQL URL, emptied (`fresh`: dropped, no tables at all); these tests run in
+    the PostgreSQL pass (make test-pg)."""
     if not TEST_DATABASE_URL or not TEST_DATABASE_URL.startswith("postgresql"):
         pytest.skip("multi-process tests run with TEST_DATABASE_URL=postgresql… (make test-pg)")
     missing = [name for name, port in (("Redis", 6379),) if not reachable(port)]
@@ -47,7 +48,7 @@ async def need_postgres_and_redis() -> str:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{missing[0]} not reachable on 127.0.0.1")
         pytest.skip(f"{missing[0]} not reachable on 127.0.0.1")
-    await reset_postgres(TEST_DATABASE_URL)
+    await reset_postgres(TEST_DATABASE_URL, fresh=fresh)
     return TEST_DATABASE_URL
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection
 
-from conftest import start_server
+from conftest import fresh_database, start_server
 from groupchat.config import Settings
 from groupchat.db.engine import Database
 from groupchat.db.migrate import alembic_config
@@ -22,6 +22,7 @@ PASSWORD = "correct horse battery"
 
 async def build_old_database(settings: Settings, revision: str) -> tuple[str, str]:
     """A database at `revision` holding alice, her room and one message (plain v1 SQL)."""
+    await fresh_database(settings)
     db = Database(settings.sqlalchemy_url)
     user_id, room_id, message_id, now = new_id(), new_id(), new_id(), format_ts(utc_now())
     digest = message_hash(

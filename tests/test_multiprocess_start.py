@@ -12,7 +12,7 @@ from multiproc import need_postgres_and_redis, server_env, sign_up, start_procs
 
 
 async def test_three_processes_start_together_on_a_fresh_database(tmp_path: Path) -> None:
-    url = await need_postgres_and_redis()
+    url = await need_postgres_and_redis(fresh=True)
     procs = await start_procs(tmp_path, server_env(tmp_path, url), 3)
     try:
         alice = await sign_up(procs[0], "alice")

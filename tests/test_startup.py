@@ -23,7 +23,14 @@ import websockets
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from conftest import TEST_DATABASE_URL, Server, create_room, make_settings, start_server
+from conftest import (
+    TEST_DATABASE_URL,
+    Server,
+    create_room,
+    fresh_database,
+    make_settings,
+    start_server,
+)
 from groupchat.config import Settings
 from groupchat.db.engine import Database
 from groupchat.db.migrate import backup_sqlite, upgrade
@@ -75,6 +82,7 @@ async def me(base_url: str, token: str) -> httpx.Response:
 # ---------------------------------------------------------------- backups
 @sqlite_only
 async def test_eleven_restarts_keep_the_ten_newest_backups(settings: Settings) -> None:
+    await fresh_database(settings)
     began = datetime.now(UTC) - timedelta(seconds=1)
     srv = await start_server(settings)  # a fresh database: nothing to back up yet
     await register(srv.base_url, "alice")
@@ -193,6 +201,7 @@ def _search_index(name: str) -> bool:
 
 
 async def test_migrations_build_exactly_the_tables_of_tables_py(settings: Settings) -> None:
+    await fresh_database(settings)
     db = Database(settings.sqlalchemy_url)
     try:
         async with db.read() as conn:
