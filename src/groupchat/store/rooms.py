@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -188,8 +189,29 @@ async def get_head_and_id(conn: AsyncConnection, room_id: str) -> tuple[str | No
 
 
 def room_from_values(values: Mapping[str, Any], my_role: Role | None) -> Room:
-    """A Room from a rooms row plus `member_count` (read by the post writer's own SQL)."""
-    return _to_room(SimpleNamespace(**{**values, "my_role": my_role}))
+    """A Room from a rooms row plus `member_count` (read by the post writer's own SQL). The
+    same values give the same (shared, never changed) Room: one per room per batch added up."""
+    return _room_of(*(values[name] for name in _ROOM_VALUES), my_role)
+
+
+_ROOM_VALUES = (
+    "id",
+    "name",
+    "description",
+    "is_public",
+    "ai_mode",
+    "ai_model",
+    "ai_system_prompt",
+    "ai_budget_usd",
+    "created_by",
+    "created_at",
+    "member_count",
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _room_of(*values: Any) -> Room:
+    return _to_room(SimpleNamespace(**dict(zip((*_ROOM_VALUES, "my_role"), values, strict=True))))
 
 
 async def move_head(conn: AsyncConnection, room_id: str, old: str | None, new: str | None) -> bool:
