@@ -7,8 +7,8 @@ cannot be stored fails alone, never its batch. GROUP_COMMIT=false (or an in-memo
 database) stores each post in its own SQLAlchemy transaction instead.
 
 SQLite's full-text index is brought up to date by the writer between batches
-(store/search_index.py): after 0.25 s without posts, every second while they keep coming,
-once 1,000 wait, and whenever a search asks (`search_ready`).
+(store/search_index.py): after 0.25 s without posts, in the first 20 ms gap between posts
+once a second has passed, once 1,000 wait, and whenever a search asks (`search_ready`).
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ MAX_BATCH = 256
 RETRIES = 5  # a batch relinked after another process moved a head (or a PostgreSQL deadlock)
 COMMAND_TIMEOUT = 30  # seconds: a PostgreSQL batch that hangs longer fails (503), then reconnects
 YIELD_SECONDS = 0.2  # at most this long the SQLite writer lets SQLAlchemy writers go first
-INDEX_IDLE_SECONDS = 0.25  # the search index catches up after this long without posts,
-INDEX_EVERY_SECONDS = 1.0  # at least this often while posts keep coming,
-INDEX_BACKLOG = 1000  # and once this many messages wait for it
+INDEX_IDLE_SECONDS = 0.25  # the search index catches up after this long without posts;
+INDEX_EVERY_SECONDS = 1.0  # after this long, in the first gap of INDEX_GAP_SECONDS between
+INDEX_GAP_SECONDS = 0.02  # posts (a pause that long usually goes on: no post waits for it);
+INDEX_BACKLOG = 1000  # and once this many messages wait for it, gap or not
 KNOWN_HEADS = 100_000  # rooms whose head the PostgreSQL writer remembers (then it forgets all)
 Outcome = Posted | BaseException
 Pending = tuple[NewPost, "asyncio.Future[Posted]"]
@@ -179,7 +180,7 @@ class SqliteWriter:
         batch: list[Pending] = []
         syncs: list[_Sync] = []
         try:
-            item = self._queue.get(timeout=INDEX_IDLE_SECONDS if self._unindexed else None)
+            item = self._queue.get(timeout=self._index_wait())
         except queue.Empty:
             return batch, syncs, False
         while True:
@@ -196,12 +197,16 @@ class SqliteWriter:
             except queue.Empty:
                 return batch, syncs, False
 
-    def _index_due(self, *, idle: bool) -> bool:
+    def _index_wait(self) -> float | None:
+        """How long to wait for a post before indexing what waits (None: no limit)."""
         if not self._unindexed:
-            return False
-        if idle or self._unindexed >= INDEX_BACKLOG:
-            return True
-        return self._queue.empty() and time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS
+            return None
+        if time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS:
+            return INDEX_GAP_SECONDS
+        return INDEX_IDLE_SECONDS
+
+    def _index_due(self, *, idle: bool) -> bool:
+        return bool(self._unindexed) and (idle or self._unindexed >= INDEX_BACKLOG)
 
     def _index(self, conn: sqlite3.Connection, syncs: list[_Sync]) -> None:
         """Bring the search index up to date; then the searches waiting for it may run (and
