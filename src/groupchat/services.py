@@ -15,7 +15,7 @@ from groupchat.config import Settings
 from groupchat.db.engine import Database
 from groupchat.metrics import Metrics
 from groupchat.ratelimit import Buckets
-from groupchat.realtime.bus import Bus, Event
+from groupchat.realtime.bus import Bus, Event, MemoryBus
 from groupchat.realtime.hub import Hub
 from groupchat.schemas import Message, Room
 from groupchat.security import Passwords, Tokens
@@ -85,7 +85,12 @@ class Services:
         await self.bus.publish(event)
 
     def publish_soon(self, event: Event) -> None:
-        """Publish from synchronous code; events go out in call order, what waits together."""
+        """Publish from synchronous code; events go out in call order, what waits together.
+        One process (the memory bus): delivered now, a turn of the event loop sooner (the
+        hub still writes what one turn delivered together)."""
+        if isinstance(self.bus, MemoryBus) and not self._outbox:
+            self.bus.deliver(event)
+            return
         self._outbox.append(event)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.get_running_loop().create_task(self._drain())

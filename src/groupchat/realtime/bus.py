@@ -59,6 +59,10 @@ class MemoryBus:
         self._handlers.append(handler)
 
     async def publish(self, event: Event) -> None:
+        self.deliver(event)
+
+    def deliver(self, event: Event) -> None:
+        """Hand the event to every subscriber now."""
         for handler in self._handlers:
             handler(event)
 
