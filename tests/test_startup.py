@@ -472,7 +472,8 @@ async def test_a_started_server_takes_what_lives_for_good_out_of_full_gc_passes(
     settings: Settings,
 ) -> None:
     """`groupchat serve`'s Server freezes what exists once started (serving.py): the app and its
-    services are then never walked by the garbage collector's full passes."""
+    services are then never walked by the garbage collector's full passes; and its young
+    generation is larger, so frames in flight are not promoted to the old one."""
     import gc
 
     from groupchat.app import create_app
@@ -481,13 +482,16 @@ async def test_a_started_server_takes_what_lives_for_good_out_of_full_gc_passes(
     server = Server(uvicorn_config(create_app(settings), settings, "127.0.0.1", 0, lifespan="on"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):
             while not server.started:
                 await asyncio.sleep(0.01)
         assert gc.get_freeze_count() > 10_000
+        assert gc.get_threshold() == (5000, *thresholds[1:])  # a larger young generation
     finally:
         gc.unfreeze()  # the other tests' garbage must stay collectable
+        gc.set_threshold(*thresholds)
         server.should_exit = True
         await asyncio.wait_for(task, 10)
