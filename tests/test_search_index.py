@@ -72,6 +72,14 @@ def pending(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM search_pending").fetchone()[0])
 
 
+async def until_indexed(conn: sqlite3.Connection, seconds: float = 10) -> None:
+    """Wait until the post writer has indexed every pending message."""
+    deadline = time.monotonic() + seconds
+    while pending(conn) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert pending(conn) == 0, "the post writer did not index what was pending"
+
+
 def assert_index_matches_messages(conn: sqlite3.Connection) -> None:
     """FTS5 compares the index with the content table (rank 1); raises if they differ. Only
     with nothing pending: a pending message is in the table, not yet in the index."""
@@ -174,10 +182,7 @@ async def test_the_post_writer_indexes_on_its_own_when_idle(
     assert path is not None
     conn = connect(path)
     try:
-        deadline = time.monotonic() + 10
-        while pending(conn) and time.monotonic() < deadline:  # no search asks for it
-            await asyncio.sleep(0.05)
-        assert pending(conn) == 0
+        await until_indexed(conn)  # no search asks for it
         assert len(matches(conn, "quiet")) == 3
     finally:
         conn.close()
@@ -191,9 +196,7 @@ async def test_startup_indexes_what_an_earlier_run_left_pending(
     assert pending(conn) == 1
     srv = await start_server(make_settings(tmp_path))
     try:
-        deadline = time.monotonic() + 10
-        while pending(conn) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await until_indexed(conn)
         assert matches(conn, "leftover") == ["left"]
     finally:
         await srv.stop()
