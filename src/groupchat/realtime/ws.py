@@ -6,8 +6,9 @@ realtime/protocol.py owns the socket and calls in here; nothing here touches a t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from functools import partial
 from typing import Any, Protocol
 
@@ -137,14 +138,11 @@ def _queue(svc: Services, conn: Client, frame: events.SendMessage) -> None:
     """A post that needs no database read is checked and queued now, and answered when the
     writer has stored it: no task per post. The socket's later frames need not wait for its
     commit; the writer stores posts in the order they came, so they stay in order."""
-    try:
+    with _answering_failure(conn, frame):
         posted = queue_message(
             svc, conn.user, frame.room_id, frame.content, frame.image_url, frame.client_id
         )
-    except AppError as exc:
-        conn.send_text(_error(exc.code, exc.detail, frame))
-        return
-    asyncio.ensure_future(posted).add_done_callback(partial(_stored, svc, conn, frame))
+        asyncio.ensure_future(posted).add_done_callback(partial(_stored, svc, conn, frame))
 
 
 def _stored(
@@ -152,12 +150,20 @@ def _stored(
 ) -> None:
     if done.cancelled():  # shutting down
         return
-    try:
+    with _answering_failure(conn, frame):
         accepted(svc, done.result(), strict=True)
+
+
+@contextlib.contextmanager
+def _answering_failure(conn: Client, frame: Any) -> Iterator[None]:
+    """A frame's handling that fails is answered with an error frame (its client_id kept: a
+    send_message's rate_limited too); an unexpected failure is logged as well."""
+    try:
+        yield
     except AppError as exc:
         conn.send_text(_error(exc.code, exc.detail, frame))
     except Exception:
-        log.exception("storing a websocket message failed")
+        log.exception("websocket frame %s failed", type(frame).__name__)
         conn.send_text(_error("bad_request", "the server could not handle that frame", frame))
 
 
@@ -170,13 +176,8 @@ def _parse(text: str) -> tuple[Any, str]:
 
 
 async def _handle(svc: Services, conn: Client, frame: Any) -> None:
-    try:
+    with _answering_failure(conn, frame):
         await _dispatch(svc, conn, frame)
-    except AppError as exc:  # rate_limited from send_message too: the frame's client_id kept
-        conn.send_text(_error(exc.code, exc.detail, frame))
-    except Exception:
-        log.exception("websocket frame %s failed", type(frame).__name__)
-        conn.send_text(_error("bad_request", "the server could not handle that frame", frame))
 
 
 async def _dispatch(svc: Services, conn: Client, frame: Any) -> None:
