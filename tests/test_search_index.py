@@ -16,8 +16,6 @@ import pytest
 from conftest import TEST_DATABASE_URL, Actor, Server, create_room, make_settings, start_server
 from conftest import post_message as post
 from groupchat.config import Settings
-from groupchat.db.engine import Database
-from groupchat.db.migrate import upgrade
 from groupchat.store import search_index
 
 pytestmark = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's FTS5 index only")
@@ -26,12 +24,7 @@ TS = "2026-12-05T00:00:00.000Z"
 
 @pytest.fixture
 async def db_file(settings: Settings) -> Path:
-    """A migrated database with one user and one room, and no server."""
-    db = Database(settings.sqlalchemy_url)
-    try:
-        await upgrade(db)
-    finally:
-        await db.dispose()
+    """A migrated database (the settings fixture's) with one user and one room, no server."""
     path = settings.sqlite_path
     assert path is not None
     with sqlite3.connect(path) as conn:
