@@ -128,30 +128,33 @@ class Hub:
             self.close_user(event.close_user_id, keep_jti=event.keep_jti)
             return
         room = self._by_room.get(event.room_id) if event.room_id else None
-        targets: tuple[Socket, ...] = tuple(room) if room else ()
+        targets: set[Socket] = room if room else set()
         if event.user_ids:
             users = (self._by_user.get(user_id, ()) for user_id in event.user_ids)
-            targets = tuple({*targets, *(conn for conns in users for conn in conns)})
+            targets = targets.union(*users)
         payload = frame_bytes(event.frame)
         framed = frame_text(payload)
         if event.sender_id is None and event.exclude_user_id is None:
-            self._queue(targets, framed, payload)
+            self._queue(tuple(targets), framed, payload)
         else:
             self._deliver_some(event, targets, framed, payload)
-        self._unjoin(event)
+        if event.unjoin_all or event.unjoin_user_ids:
+            self._unjoin(event)
 
     def _deliver_some(
-        self, event: Event, targets: tuple[Socket, ...], framed: bytes, payload: bytes
+        self, event: Event, targets: set[Socket], framed: bytes, payload: bytes
     ) -> None:
-        """Skip the excluded user; the sender's sockets get `sender_extra` merged in."""
-        mine = with_extra(payload, event.frame, event.sender_extra)
-        mine_framed = frame_text(mine) if mine is not payload else framed
-        skip = (event.exclude_user_id, event.sender_id)
-        self._queue([conn for conn in targets if conn.user_id not in skip], framed, payload)
+        """Skip the excluded user; the sender's sockets get `sender_extra` merged in. Set
+        operations over the few sockets of those two users, not a pass over the room's."""
+        excluded = self._by_user.get(event.exclude_user_id or "", ())
+        senders = self._by_user.get(event.sender_id or "", ())
+        self._queue(targets.difference(excluded, senders), framed, payload)
         if event.sender_id is not None and event.sender_id != event.exclude_user_id:
-            senders = [conn for conn in targets if conn.user_id == event.sender_id]
-            if senders:
-                self._queue(senders, mine_framed, mine)
+            mine_senders = [conn for conn in senders if conn in targets]
+            if mine_senders:
+                mine = with_extra(payload, event.frame, event.sender_extra)
+                mine_framed = frame_text(mine) if mine is not payload else framed
+                self._queue(mine_senders, mine_framed, mine)
 
     def _unjoin(self, event: Event) -> None:
         if event.room_id is None:
