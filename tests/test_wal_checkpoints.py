@@ -2,7 +2,8 @@
 
 In WAL mode the database file itself changes only when a checkpoint copies pages back into it,
 so these tests watch that file: posts are stored in the WAL at once, and the file catches up
-within about a second without any of the posts' commits doing it.
+in the post writer's next pause (0.25 s without posts) without any of the posts' commits doing
+it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from conftest import TEST_DATABASE_URL, Actor, create_room
 from groupchat.db import checkpoints
 from groupchat.db.checkpoints import WalCheckpointer
 from groupchat.db.engine import connect_sqlite
+from groupchat.store.post_writer import INDEX_IDLE_SECONDS
+
+PAUSE = INDEX_IDLE_SECONDS + 0.5  # the writer's pause, then time for the checkpoint itself
 
 pytestmark = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's WAL")
 
@@ -47,7 +51,7 @@ async def test_posts_reach_the_database_file_through_the_checkpoint_thread(
 ) -> None:
     db_file = server.settings.sqlite_path
     room = await create_room(http, alice, name="wal")
-    await asyncio.sleep(checkpoints.EVERY_SECONDS + 0.5)  # what the setup wrote is checkpointed
+    await asyncio.sleep(PAUSE)  # what the setup wrote is checkpointed
     before = digest(db_file)
     for i in range(5):
         resp = await http.post(
@@ -55,15 +59,12 @@ async def test_posts_reach_the_database_file_through_the_checkpoint_thread(
         )
         assert resp.status_code == 201
     assert digest(db_file) == before, "a post's commit checkpointed the WAL itself"
-    assert await changes(db_file, before, checkpoints.EVERY_SECONDS + 2)
+    assert await changes(db_file, before, PAUSE + 2)
     stored = sqlite3.connect(db_file).execute("SELECT count(*) FROM messages").fetchone()[0]
     assert stored == 5
 
 
-async def test_many_posts_wake_the_checkpoint_thread_before_the_second_is_up(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(checkpoints, "EVERY_SECONDS", 30.0)
+async def test_the_checkpoint_waits_for_a_pause_or_many_posts(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     conn = wal_table(path)
     checkpointer = WalCheckpointer(str(path), "normal")
@@ -74,6 +75,12 @@ async def test_many_posts_wake_the_checkpoint_thread_before_the_second_is_up(
         checkpointer.committed(1)
         assert not await changes(path, before, 0.5), "checkpointed before it was due"
         checkpointer.committed(checkpoints.EVERY_POSTS)
+        assert await changes(path, before, 3)
+        before = digest(path)
+        conn.execute("INSERT INTO t VALUES ('b')")
+        checkpointer.committed(1)
+        assert not await changes(path, before, 0.5), "checkpointed before it was due"
+        checkpointer.idle()  # the post writer's pause
         assert await changes(path, before, 3)
     finally:
         await asyncio.to_thread(checkpointer.stop)

@@ -5,6 +5,11 @@ the pages back into the database file and, with `synchronous=NORMAL`, fsyncs it,
 one post batch in ten to a hundred for 2-6 ms (the p99 of docs/benchmarks.md, "Fan-out"). The
 writer's connection turns that off and this thread checkpoints instead, on a connection of its
 own: `PASSIVE`, so neither readers nor the writer ever wait for it.
+
+The writer says when: in a pause between posts (`idle`), or once EVERY_POSTS were committed
+without one. A checkpoint that ran on a timer of its own competed for the CPU with whatever
+post was being stored and fanned out then: at 20 posts a second, one post in twenty was the
+slowest of the stream (docs/benchmarks.md, "What limits the ratios").
 """
 
 from __future__ import annotations
@@ -16,8 +21,7 @@ import threading
 from groupchat.db.engine import connect_sqlite
 
 log = logging.getLogger(__name__)
-EVERY_SECONDS = 1.0  # at most this long between a commit and its checkpoint …
-EVERY_POSTS = 1000  # … or this many posts (about 8,000 WAL pages), whichever comes first
+EVERY_POSTS = 1000  # posts (about 8,000 WAL pages) after which a checkpoint waits for no pause
 
 
 class WalCheckpointer:
@@ -53,16 +57,21 @@ class WalCheckpointer:
         if due:
             self._wake.set()
 
+    def idle(self) -> None:
+        """The writer has no post to store now: checkpoint what it committed."""
+        self._wake.set()
+
     def _run(self) -> None:
         conn = connect_sqlite(self._path, self._sync)
         try:
             while not self._stopping:
-                self._wake.wait(EVERY_SECONDS)
+                self._wake.wait()
                 self._wake.clear()
                 with self._lock:
                     pending, self._posts = self._posts, 0
-                if pending or self._stopping:
+                if pending and not self._stopping:
                     self._checkpoint(conn)
+            self._checkpoint(conn)  # the last one, also when stopped before the first wait
         finally:
             conn.close()
 

@@ -8,7 +8,8 @@ database) stores each post in its own SQLAlchemy transaction instead.
 
 SQLite's full-text index is brought up to date by the writer between batches
 (store/search_index.py): after 0.25 s without posts, in the first 20 ms gap between posts
-once a second has passed, once 1,000 wait, and whenever a search asks (`search_ready`).
+once a second has passed, once 1,000 wait, and whenever a search asks (`search_ready`). The
+WAL checkpoint thread is woken in the same pauses (db/checkpoints.py).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class SqliteWriter:
         self._queue: queue.SimpleQueue[Pending | _Sync | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unindexed, self._indexed_at = 0, time.monotonic()
+        self._uncheckpointed = 0  # posts committed since the checkpoint thread was last woken
         self._thread: threading.Thread | None = None
         self._checkpoints = WalCheckpointer(path, settings.sqlite_synchronous)
 
@@ -169,8 +171,12 @@ class SqliteWriter:
                     self._loop.call_soon_threadsafe(_settle, batch, outcomes)
                     self._checkpoints.committed(len(batch))
                     self._unindexed += len(batch)
+                    self._uncheckpointed += len(batch)
                 if syncs or self._index_due(idle=not batch):
                     self._index(conn, syncs)
+                if not batch and self._uncheckpointed:  # a pause: no post waits for its CPU
+                    self._checkpoints.idle()
+                    self._uncheckpointed = 0
         finally:
             conn.close()
 
@@ -198,8 +204,9 @@ class SqliteWriter:
                 return batch, syncs, False
 
     def _index_wait(self) -> float | None:
-        """How long to wait for a post before indexing what waits (None: no limit)."""
-        if not self._unindexed:
+        """How long to wait for a post before indexing and checkpointing what waits (None: no
+        limit)."""
+        if not (self._unindexed or self._uncheckpointed):
             return None
         if time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS:
             return INDEX_GAP_SECONDS
