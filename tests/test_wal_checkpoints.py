@@ -19,9 +19,9 @@ from conftest import TEST_DATABASE_URL, Actor, create_room
 from groupchat.db import checkpoints
 from groupchat.db.checkpoints import WalCheckpointer
 from groupchat.db.engine import connect_sqlite
-from groupchat.store.post_writer import INDEX_IDLE_SECONDS
+from groupchat.store.post_writer import IDLE_SECONDS
 
-PAUSE = INDEX_IDLE_SECONDS + 0.5  # the writer's pause, then time for the checkpoint itself
+PAUSE = IDLE_SECONDS + 0.5  # the writer's pause, then time for the checkpoint itself
 
 pytestmark = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's WAL")
 

@@ -9,7 +9,9 @@ database) stores each post in its own SQLAlchemy transaction instead.
 SQLite's full-text index is brought up to date by the writer between batches
 (store/search_index.py): after 0.25 s without posts, in the first 20 ms gap between posts
 once a second has passed, once 1,000 wait, and whenever a search asks (`search_ready`). The
-WAL checkpoint thread is woken in the same pauses (db/checkpoints.py).
+WAL checkpoint thread is woken after 0.25 s without posts, or by 1,000 posts without such a
+pause (db/checkpoints.py): not in the short gaps, because the commit after a checkpoint starts
+the WAL afresh and waits for an fsync of its header (~1 ms).
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ MAX_BATCH = 256
 RETRIES = 5  # a batch relinked after another process moved a head (or a PostgreSQL deadlock)
 COMMAND_TIMEOUT = 30  # seconds: a PostgreSQL batch that hangs longer fails (503), then reconnects
 YIELD_SECONDS = 0.2  # at most this long the SQLite writer lets SQLAlchemy writers go first
-INDEX_IDLE_SECONDS = 0.25  # the search index catches up after this long without posts;
-INDEX_EVERY_SECONDS = 1.0  # after this long, in the first gap of INDEX_GAP_SECONDS between
-INDEX_GAP_SECONDS = 0.02  # posts (a pause that long usually goes on: no post waits for it);
-INDEX_BACKLOG = 1000  # and once this many messages wait for it, gap or not
+IDLE_SECONDS = 0.25  # without posts this long, the search index catches up and the WAL is
+# checkpointed; the index also catches up once it is INDEX_EVERY_SECONDS behind, in the first
+INDEX_EVERY_SECONDS = 1.0  # gap of INDEX_GAP_SECONDS between posts (a pause that long usually
+INDEX_GAP_SECONDS = 0.02  # goes on: no post waits for it), and once INDEX_BACKLOG posts wait
+INDEX_BACKLOG = 1000
 KNOWN_HEADS = 100_000  # rooms whose head the PostgreSQL writer remembers (then it forgets all)
 Outcome = Posted | BaseException
 Pending = tuple[NewPost, "asyncio.Future[Posted]"]
@@ -160,7 +163,9 @@ class SqliteWriter:
             self._index(conn, [])  # what an earlier run left pending
             stopping = False
             while not stopping:
-                batch, syncs, stopping = self._take()
+                wait = self._pause_wait()
+                batch, syncs, stopping = self._take(wait)
+                paused = not (batch or syncs or stopping)  # no post came within `wait`
                 if batch:
                     try:
                         outcomes = self._write(conn, [post for post, _ in batch])
@@ -172,21 +177,21 @@ class SqliteWriter:
                     self._checkpoints.committed(len(batch))
                     self._unindexed += len(batch)
                     self._uncheckpointed += len(batch)
-                if syncs or self._index_due(idle=not batch):
+                if syncs or self._index_due(idle=paused):
                     self._index(conn, syncs)
-                if not batch and self._uncheckpointed:  # a pause: no post waits for its CPU
+                if paused and wait == IDLE_SECONDS and self._uncheckpointed:
                     self._checkpoints.idle()
                     self._uncheckpointed = 0
         finally:
             conn.close()
 
-    def _take(self) -> tuple[list[Pending], list[_Sync], bool]:
-        """Wait for one post (a while only, when the index has to catch up), then take every
-        post waiting (up to MAX_BATCH); True at the end."""
+    def _take(self, wait: float | None) -> tuple[list[Pending], list[_Sync], bool]:
+        """Wait for one post (at most `wait` seconds), then take every post waiting (up to
+        MAX_BATCH); True at the end."""
         batch: list[Pending] = []
         syncs: list[_Sync] = []
         try:
-            item = self._queue.get(timeout=self._index_wait())
+            item = self._queue.get(timeout=wait)
         except queue.Empty:
             return batch, syncs, False
         while True:
@@ -203,14 +208,12 @@ class SqliteWriter:
             except queue.Empty:
                 return batch, syncs, False
 
-    def _index_wait(self) -> float | None:
-        """How long to wait for a post before indexing and checkpointing what waits (None: no
-        limit)."""
-        if not (self._unindexed or self._uncheckpointed):
-            return None
-        if time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS:
+    def _pause_wait(self) -> float | None:
+        """How long to wait for a post before indexing or checkpointing what waits (None: no
+        limit): the first short gap once the index is a second behind, else a pause."""
+        if self._unindexed and time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS:
             return INDEX_GAP_SECONDS
-        return INDEX_IDLE_SECONDS
+        return IDLE_SECONDS if self._unindexed or self._uncheckpointed else None
 
     def _index_due(self, *, idle: bool) -> bool:
         return bool(self._unindexed) and (idle or self._unindexed >= INDEX_BACKLOG)
