@@ -129,6 +129,34 @@ async def test_a_room_deleted_while_posts_wait_fails_only_the_posts_to_it(
     assert (await bob_posts(doomed["id"], "anyone?")) == 404
 
 
+async def test_the_writer_sees_what_other_connections_change_at_once(
+    http, alice: Actor, bob: Actor
+) -> None:
+    """The SQLite writer keeps the rooms and roles it read while nothing else commits
+    (post_batch.KnownRooms): a removal, a clear and a new member made elsewhere count at once."""
+    room = await create_room(http, alice)
+    url = f"/api/rooms/{room['id']}"
+
+    async def status(who: Actor, content: str) -> int:
+        resp = await http.post(f"{url}/messages", json={"content": content}, headers=who.headers)
+        return resp.status_code
+
+    await add_member(http, room, alice, bob)
+    assert await status(bob, "before") == 201
+    resp = await http.delete(f"{url}/members/{bob.user['id']}", headers=alice.headers)
+    assert resp.status_code == 204, resp.text
+    assert await status(bob, "after the removal") == 404
+    assert await status(alice, "before the clear") == 201
+    resp = await http.post(f"{url}/clear", headers=alice.headers)
+    assert resp.status_code == 204, resp.text
+    assert await status(alice, "after the clear") == 201
+    await add_member(http, room, alice, bob)
+    assert await status(bob, "back") == 201
+    messages = await history(http, alice, room["id"])
+    assert [m["content"] for m in messages] == ["after the clear", "back"]
+    verify(messages)
+
+
 async def test_a_post_that_cannot_be_stored_fails_alone(http, server: Server, alice: Actor) -> None:
     """Posts queued together share a transaction; one that breaks it is retried alone and
     fails, and the others are stored (here: an author that no longer exists)."""

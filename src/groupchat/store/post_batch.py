@@ -316,25 +316,68 @@ _SQLITE_ERASE = (_ERASE[0].format(*"???"), _ERASE[1].format("?"), _ERASE[2].form
 _SQLITE_MOVE = "UPDATE rooms SET head_hash = ? WHERE id = ? AND head_hash IS ?"
 
 
-def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Posted]:
+class KnownRooms:
+    """The rooms and posters' roles the SQLite writer read, kept while no other connection
+    commits (`PRAGMA data_version` tells, inside the batch's transaction): then a post to a
+    room it wrote to before reads nothing before its insert. Heads it moves itself are updated
+    after each commit; anything else, or a failed batch, forgets everything."""
+
+    LIMIT = 10_000  # rooms (and roles) kept at most; then it starts again
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.rooms: dict[str, dict[str, Any]] = {}
+        self.roles: dict[tuple[str, str], Role] = {}
+
+    def forget(self) -> None:
+        self.version = None
+        self.rooms.clear()
+        self.roles.clear()
+
+    def read(
+        self, conn: sqlite3.Connection, room_ids: list[str], pairs: set[tuple[str, str]]
+    ) -> dict[str, dict[str, Any]]:
+        """The batch's rooms (within its transaction), read from the database if not known."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.version or len(self.rooms) + len(self.roles) > self.LIMIT:
+            self.forget()
+            self.version = version
+        missing = [room_id for room_id in room_ids if room_id not in self.rooms]
+        if missing:
+            cursor = conn.execute(_SQLITE_ROOMS.format(", ".join("?" * len(missing))), missing)
+            names = [col[0] for col in cursor.description]
+            self.rooms.update((row[0], dict(zip(names, row, strict=True))) for row in cursor)
+        unknown = [(r, u) for r, u in pairs if (r, u) not in self.roles and r in self.rooms]
+        if unknown:  # a poster who is not a member is looked up again at each post
+            rooms, users = sorted({r for r, _ in unknown}), sorted({u for _, u in unknown})
+            sql = _SQLITE_ROLES.format(", ".join("?" * len(rooms)), ", ".join("?" * len(users)))
+            self.roles.update(((r, u), role) for r, u, role in conn.execute(sql, rooms + users))
+        return {room_id: self.rooms[room_id] for room_id in room_ids if room_id in self.rooms}
+
+    def moved(self, heads: Mapping[str, tuple[str, str]]) -> None:
+        """This writer committed these heads: room -> (hash, id)."""
+        for room_id, (head_hash, head_id) in heads.items():
+            row = self.rooms.get(room_id)
+            if row is not None:
+                row["head_hash"], row["head_id"] = head_hash, head_id
+
+
+def write_sqlite(
+    conn: sqlite3.Connection, posts: Sequence[NewPost], known: KnownRooms | None = None
+) -> list[Posted]:
     """Store a batch in one transaction (BEGIN IMMEDIATE: the database's one writer)."""
-    room_ids, member_ids = _pairs(posts)
+    known = KnownRooms() if known is None else known
+    room_ids, _ = _pairs(posts)
+    pairs = {(post.room_id, post.member_id) for post in posts if post.member_id is not None}
     target_ids = _target_ids(posts)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        marks = ", ".join("?" * len(room_ids))
-        cursor = conn.execute(_SQLITE_ROOMS.format(marks), room_ids)
-        names = [col[0] for col in cursor.description]
-        rooms = {row[0]: dict(zip(names, row, strict=True)) for row in cursor}
-        roles: dict[tuple[str, str], Role] = {}
-        if member_ids and rooms:
-            sql = _SQLITE_ROLES.format(marks, ", ".join("?" * len(member_ids)))
-            roles = {(r, u): role for r, u, role in conn.execute(sql, room_ids + member_ids)}
+        rooms = known.read(conn, room_ids, pairs)
         alive = {}
         if target_ids:
             sql = _ALIVE.format(", ".join("?" * len(target_ids)))
             alive = first_digests(conn.execute(sql, target_ids).fetchall())
-        linked = link(posts, rooms, roles, alive)
+        linked = link(posts, rooms, known.roles, alive)
         conn.executemany(_SQLITE_INSERT, linked.rows)
         conn.executemany(read_markers.SQLITE_ADVANCE, [(*m, m[0]) for m in _sent(linked)])
         if linked.entries:
@@ -345,9 +388,11 @@ def write_sqlite(conn: sqlite3.Connection, posts: Sequence[NewPost]) -> list[Pos
             raise HeadMoved
         conn.execute("COMMIT")
     except BaseException:
+        known.forget()
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    known.moved(linked.heads)
     return linked.results
 
 

@@ -116,6 +116,7 @@ class SqliteWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unindexed, self._indexed_at = 0, time.monotonic()
         self._uncheckpointed = 0  # posts committed since the checkpoint thread was last woken
+        self._known = post_batch.KnownRooms()  # the writer thread's own
         self._thread: threading.Thread | None = None
         self._checkpoints = WalCheckpointer(path, settings.sqlite_synchronous)
 
@@ -235,7 +236,7 @@ class SqliteWriter:
         for _ in range(RETRIES):
             self._let_others_write()
             try:
-                return list(post_batch.write_sqlite(conn, posts))
+                return list(post_batch.write_sqlite(conn, posts, self._known))
             except HeadMoved:
                 continue
             except sqlite3.OperationalError:  # locked too long, disk full, I/O: no post's fault
