@@ -46,6 +46,15 @@ def test_now_ts_is_format_ts_of_now() -> None:
     assert abs(ids.parse_ts(stamp) - datetime.now(UTC)).total_seconds() < 5
 
 
+def test_now_ts_spells_each_new_second_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """now_ts keeps the text of the current second: the next second must not reuse it."""
+    monkeypatch.setattr(ids, "_second", (-1, ""))
+    for ms in (1_764_000_000_999, 1_764_000_001_000, 1_764_000_001_001, 1_764_086_400_000):
+        monkeypatch.setattr(ids.time, "time_ns", lambda ms=ms: ms * 1_000_000)
+        expected = datetime.fromtimestamp(ms / 1000, UTC)
+        assert ids.now_ts() == ids.format_ts(expected)
+
+
 def test_salts_are_random_hex_and_a_forked_child_draws_its_own() -> None:
     salts = {hashchain.new_salt() for _ in range(600)}  # more than one draw from os.urandom
     assert len(salts) == 600 and all(re.fullmatch(r"[0-9a-f]{32}", s) for s in salts)

@@ -15,6 +15,13 @@ _lock = threading.Lock()
 _last = (0, 0)
 _RAND_MASK = (1 << 80) - 1
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 digits: 13 steps, not 26
+# The ids' random parts, drawn from os.urandom 256 at a time. Each step of making an id is
+# cheap, but a post made after a pause runs on cold caches, where a system call or a code path
+# touched once per post costs ~10-40 µs (docs/benchmarks.md, "What limits the ratios").
+_RANDOM_PER_DRAW = 256
+_randoms: list[int] = []
+_last_id = ""  # the newest id made here: an `after` that sorts before it needs no decoding
+os.register_at_fork(after_in_child=_randoms.clear)  # a forked child never reuses its parent's
 
 
 def new_id(after: str | None = None) -> str:
@@ -22,22 +29,32 @@ def new_id(after: str | None = None) -> str:
 
     `after`: an id (perhaps made by another process) that the new one must sort after.
     """
-    global _last
+    global _last, _last_id
     with _lock:
         now_ms = time.time_ns() // 1_000_000
-        floor = _floor(after)
-        if floor >= _pack(*_last):
-            _last = (floor >> 80, floor & _RAND_MASK)
+        if after and after > _last_id:  # ids of the same length sort as their numbers do
+            floor = _floor(after)
+            if floor >= _pack(*_last):
+                _last = (floor >> 80, floor & _RAND_MASK)
         last_ms, last_rand = _last
         if now_ms <= last_ms:  # same (or earlier) millisecond: increment, keep order
             now_ms, rand = last_ms, last_rand + 1
             if rand > _RAND_MASK:  # spent this millisecond's ids: borrow the next one
                 now_ms, rand = now_ms + 1, 0
         else:
-            rand = int.from_bytes(os.urandom(10), "big") >> 1  # room to increment
+            rand = _random() >> 1  # room to increment
         _last = (now_ms, rand)
-    value = _pack(now_ms, rand)
-    return "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
+        value = _pack(now_ms, rand)
+        _last_id = "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
+        return _last_id
+
+
+def _random() -> int:
+    """80 random bits (the caller holds _lock)."""
+    if not _randoms:
+        raw = os.urandom(10 * _RANDOM_PER_DRAW)
+        _randoms.extend(int.from_bytes(raw[i : i + 10], "big") for i in range(0, len(raw), 10))
+    return _randoms.pop()
 
 
 def _pack(ms: int, rand: int) -> int:
@@ -64,10 +81,19 @@ def utc_now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+_second: tuple[int, str] = (-1, "")  # a second since the epoch, and its text up to the seconds
+
+
 def now_ts() -> str:
-    """format_ts(utc_now()), in a third of the time (once per post)."""
+    """format_ts(utc_now()), in a third of the time (once per post); the date and time are
+    spelled once a second."""
+    global _second
     seconds, millis = divmod(time.time_ns() // 1_000_000, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    second, text = _second
+    if seconds != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second = (seconds, text)
+    return f"{text}.{millis:03d}Z"
 
 
 def format_ts(value: datetime) -> str:
