@@ -19,6 +19,7 @@ from conftest import TEST_DATABASE_URL, Actor, create_room
 from groupchat.db import checkpoints
 from groupchat.db.checkpoints import WalCheckpointer
 from groupchat.db.engine import connect_sqlite
+from groupchat.store import post_writer
 from groupchat.store.post_writer import IDLE_SECONDS
 
 PAUSE = IDLE_SECONDS + 0.5  # the writer's pause, then time for the checkpoint itself
@@ -62,6 +63,27 @@ async def test_posts_reach_the_database_file_through_the_checkpoint_thread(
     assert await changes(db_file, before, PAUSE + 2)
     stored = sqlite3.connect(db_file).execute("SELECT count(*) FROM messages").fetchone()[0]
     assert stored == 5
+
+
+async def test_a_stream_without_pauses_is_checkpointed_in_a_gap_once_overdue(
+    http, server, alice: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Posts that never pause for 0.25 s: the WAL is checkpointed in a short gap between them
+    once CHECKPOINT_EVERY_SECONDS passed, and not in every gap."""
+    db_file = server.settings.sqlite_path
+    room = await create_room(http, alice, name="stream")
+    await asyncio.sleep(PAUSE)  # what the setup wrote is checkpointed
+    monkeypatch.setattr(post_writer, "IDLE_SECONDS", 60.0)  # no pause is ever long enough
+    monkeypatch.setattr(post_writer, "INDEX_EVERY_SECONDS", 0.0)  # every gap is taken
+    url = f"/api/rooms/{room['id']}/messages"
+    before = digest(db_file)
+    resp = await http.post(url, json={"content": "one"}, headers=alice.headers)
+    assert resp.status_code == 201
+    assert not await changes(db_file, before, 1.0), "checkpointed in a gap before it was due"
+    monkeypatch.setattr(post_writer, "CHECKPOINT_EVERY_SECONDS", 0.0)
+    resp = await http.post(url, json={"content": "two"}, headers=alice.headers)
+    assert resp.status_code == 201
+    assert await changes(db_file, before, 3)
 
 
 async def test_the_checkpoint_waits_for_a_pause_or_many_posts(tmp_path: Path) -> None:

@@ -6,10 +6,10 @@ one post batch in ten to a hundred for 2-6 ms (the p99 of docs/benchmarks.md, "F
 writer's connection turns that off and this thread checkpoints instead, on a connection of its
 own: `PASSIVE`, so neither readers nor the writer ever wait for it.
 
-The writer says when: in a pause between posts (`idle`), or once EVERY_POSTS were committed
-without one. A checkpoint that ran on a timer of its own competed for the CPU with whatever
-post was being stored and fanned out then: at 20 posts a second, one post in twenty was the
-slowest of the stream (docs/benchmarks.md, "What limits the ratios").
+The writer says when: in a pause between posts (`idle`; store/post_writer.py says which
+pauses), or once EVERY_POSTS were committed without one. The commit after a checkpoint starts
+the WAL afresh and fsyncs its new header (~1 ms): with a checkpoint every second, that fell on
+one post in twenty of a 20/s stream, the slowest of them (docs/benchmarks.md).
 """
 
 from __future__ import annotations

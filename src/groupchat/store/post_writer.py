@@ -9,9 +9,9 @@ database) stores each post in its own SQLAlchemy transaction instead.
 SQLite's full-text index is brought up to date by the writer between batches
 (store/search_index.py): after 0.25 s without posts, in the first 20 ms gap between posts
 once a second has passed, once 1,000 wait, and whenever a search asks (`search_ready`). The
-WAL checkpoint thread is woken after 0.25 s without posts, or by 1,000 posts without such a
-pause (db/checkpoints.py): not in the short gaps, because the commit after a checkpoint starts
-the WAL afresh and waits for an fsync of its header (~1 ms).
+WAL checkpoint thread is woken after 0.25 s without posts, in a 20 ms gap once 10 s passed
+without one, or by 1,000 posts (db/checkpoints.py): not in every short gap, because the commit
+after a checkpoint starts the WAL afresh and waits for an fsync of its header (~1 ms).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ IDLE_SECONDS = 0.25  # without posts this long, the search index catches up and 
 INDEX_EVERY_SECONDS = 1.0  # gap of INDEX_GAP_SECONDS between posts (a pause that long usually
 INDEX_GAP_SECONDS = 0.02  # goes on: no post waits for it), and once INDEX_BACKLOG posts wait
 INDEX_BACKLOG = 1000
+CHECKPOINT_EVERY_SECONDS = 10.0  # without a pause this long, the WAL is checkpointed in a gap
 KNOWN_HEADS = 100_000  # rooms whose head the PostgreSQL writer remembers (then it forgets all)
 Outcome = Posted | BaseException
 Pending = tuple[NewPost, "asyncio.Future[Posted]"]
@@ -116,6 +117,7 @@ class SqliteWriter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unindexed, self._indexed_at = 0, time.monotonic()
         self._uncheckpointed = 0  # posts committed since the checkpoint thread was last woken
+        self._checkpointed_at = time.monotonic()
         self._known = post_batch.KnownRooms()  # the writer thread's own
         self._thread: threading.Thread | None = None
         self._checkpoints = WalCheckpointer(path, settings.sqlite_synchronous)
@@ -180,9 +182,9 @@ class SqliteWriter:
                     self._uncheckpointed += len(batch)
                 if syncs or self._index_due(idle=paused):
                     self._index(conn, syncs)
-                if paused and wait == IDLE_SECONDS and self._uncheckpointed:
+                if paused and self._uncheckpointed and self._checkpoint_due(wait):
                     self._checkpoints.idle()
-                    self._uncheckpointed = 0
+                    self._uncheckpointed, self._checkpointed_at = 0, time.monotonic()
         finally:
             conn.close()
 
@@ -215,6 +217,11 @@ class SqliteWriter:
         if self._unindexed and time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS:
             return INDEX_GAP_SECONDS
         return IDLE_SECONDS if self._unindexed or self._uncheckpointed else None
+
+    def _checkpoint_due(self, wait: float | None) -> bool:
+        """After a pause, or in a short gap once the last checkpoint is long ago."""
+        overdue = time.monotonic() - self._checkpointed_at >= CHECKPOINT_EVERY_SECONDS
+        return wait == IDLE_SECONDS or overdue
 
     def _index_due(self, *, idle: bool) -> bool:
         return bool(self._unindexed) and (idle or self._unindexed >= INDEX_BACKLOG)
