@@ -42,12 +42,15 @@ MAX_BATCH = 256
 RETRIES = 5  # a batch relinked after another process moved a head (or a PostgreSQL deadlock)
 COMMAND_TIMEOUT = 30  # seconds: a PostgreSQL batch that hangs longer fails (503), then reconnects
 YIELD_SECONDS = 0.2  # at most this long the SQLite writer lets SQLAlchemy writers go first
-IDLE_SECONDS = 0.25  # without posts this long, the search index catches up and the WAL is
-# checkpointed; the index also catches up once it is INDEX_EVERY_SECONDS behind, in the first
-INDEX_EVERY_SECONDS = 1.0  # gap of INDEX_GAP_SECONDS between posts (a pause that long usually
-INDEX_GAP_SECONDS = 0.02  # goes on: no post waits for it), and once INDEX_BACKLOG posts wait
+# After IDLE_SECONDS without posts, the search index catches up and the WAL is checkpointed.
+# The index also catches up once it is INDEX_EVERY_SECONDS behind, in the first gap of
+# INDEX_GAP_SECONDS between posts (a pause that long usually goes on: no post waits for it),
+# and once INDEX_BACKLOG posts wait; the WAL, in such a gap once CHECKPOINT_EVERY_SECONDS passed.
+IDLE_SECONDS = 0.25
+INDEX_EVERY_SECONDS = 1.0
+INDEX_GAP_SECONDS = 0.02
 INDEX_BACKLOG = 1000
-CHECKPOINT_EVERY_SECONDS = 10.0  # without a pause this long, the WAL is checkpointed in a gap
+CHECKPOINT_EVERY_SECONDS = 10.0
 KNOWN_HEADS = 100_000  # rooms whose head the PostgreSQL writer remembers (then it forgets all)
 Outcome = Posted | BaseException
 Pending = tuple[NewPost, "asyncio.Future[Posted]"]
