@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from typing import Any
 
 from pydantic_core import to_json
+
+from groupchat.ids import RandomPool
 
 CHAIN_VERSION = 1  # the v1 message form, kept for messages stored before v2
 SALT_HEX = 32
@@ -50,19 +50,11 @@ def message_hash(**fields: str | None) -> str:
 
 
 def new_salt() -> str:
-    """32 random lowercase hex characters: one per v2 entry that carries content. They come
-    from os.urandom 256 at a time (a system call per post cost more than the hashing)."""
-    with _salt_lock:
-        if not _salts:
-            raw = os.urandom(SALT_HEX // 2 * _SALTS_PER_DRAW).hex()
-            _salts.extend(raw[i : i + SALT_HEX] for i in range(0, len(raw), SALT_HEX))
-        return _salts.pop()
+    """32 random lowercase hex characters: one per v2 entry that carries content."""
+    return _SALTS.take().hex()
 
 
-_SALTS_PER_DRAW = 256
-_salts: list[str] = []
-_salt_lock = threading.Lock()  # the post writer's thread and the event loop both draw
-os.register_at_fork(after_in_child=_salts.clear)  # a forked child never reuses its parent's
+_SALTS = RandomPool(SALT_HEX // 2)  # drawn by the post writer's thread and the event loop
 
 
 def content_sha256(salt: str, content: str) -> str:

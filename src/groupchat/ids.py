@@ -15,13 +15,30 @@ _lock = threading.Lock()
 _last = (0, 0)
 _RAND_MASK = (1 << 80) - 1
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 digits: 13 steps, not 26
-# The ids' random parts, drawn from os.urandom 256 at a time. Each step of making an id is
-# cheap, but a post made after a pause runs on cold caches, where a system call or a code path
-# touched once per post costs ~10-40 µs (docs/benchmarks.md, "What limits the ratios").
-_RANDOM_PER_DRAW = 256
-_randoms: list[int] = []
 _last_id = ""  # the newest id made here: an `after` that sorts before it needs no decoding
-os.register_at_fork(after_in_child=_randoms.clear)  # a forked child never reuses its parent's
+
+
+class RandomPool:
+    """Random byte strings of one size, cut from one os.urandom call per `per_draw` of them (for
+    ids and salts). A system call per value cost more than the value's own work, and a post
+    made after a pause runs on cold caches, where each one costs ~10 µs (docs/benchmarks.md,
+    "What limits the ratios"). Safe across threads; a forked child never reuses its parent's."""
+
+    def __init__(self, size: int, per_draw: int = 256) -> None:
+        self._size, self._per_draw = size, per_draw
+        self._values: list[bytes] = []
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._values.clear)
+
+    def take(self) -> bytes:
+        with self._lock:
+            if not self._values:
+                raw, size = os.urandom(self._size * self._per_draw), self._size
+                self._values.extend(raw[i : i + size] for i in range(0, len(raw), size))
+            return self._values.pop()
+
+
+_RANDOM = RandomPool(10)  # an id's 80 random bits
 
 
 def new_id(after: str | None = None) -> str:
@@ -42,19 +59,11 @@ def new_id(after: str | None = None) -> str:
             if rand > _RAND_MASK:  # spent this millisecond's ids: borrow the next one
                 now_ms, rand = now_ms + 1, 0
         else:
-            rand = _random() >> 1  # room to increment
+            rand = int.from_bytes(_RANDOM.take(), "big") >> 1  # room to increment
         _last = (now_ms, rand)
         value = _pack(now_ms, rand)
         _last_id = "".join([_PAIRS[(value >> shift) & 1023] for shift in range(120, -1, -10)])
         return _last_id
-
-
-def _random() -> int:
-    """80 random bits (the caller holds _lock)."""
-    if not _randoms:
-        raw = os.urandom(10 * _RANDOM_PER_DRAW)
-        _randoms.extend(int.from_bytes(raw[i : i + 10], "big") for i in range(0, len(raw), 10))
-    return _randoms.pop()
 
 
 def _pack(ms: int, rand: int) -> int:
