@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 
 from groupchat.db.engine import connect_sqlite
 
@@ -32,6 +33,7 @@ class WalCheckpointer:
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._posts = 0  # committed since the last checkpoint
+        self.checkpointed_at = time.monotonic()  # when the last checkpoint began
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -57,6 +59,11 @@ class WalCheckpointer:
         if due:
             self._wake.set()
 
+    @property
+    def pending(self) -> int:
+        """Posts committed since the last checkpoint began."""
+        return self._posts
+
     def idle(self) -> None:
         """The writer has no post to store now: checkpoint what it committed."""
         self._wake.set()
@@ -69,6 +76,7 @@ class WalCheckpointer:
                 self._wake.clear()
                 with self._lock:
                     pending, self._posts = self._posts, 0
+                    self.checkpointed_at = time.monotonic()
                 if pending and not self._stopping:
                     self._checkpoint(conn)
             self._checkpoint(conn)  # the last one, also when stopped before the first wait

@@ -119,8 +119,6 @@ class SqliteWriter:
         self._queue: queue.SimpleQueue[Pending | _Sync | None] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unindexed, self._indexed_at = 0, time.monotonic()
-        self._uncheckpointed = 0  # posts committed since the checkpoint thread was last woken
-        self._checkpointed_at = time.monotonic()
         self._known = post_batch.KnownRooms()  # the writer thread's own
         self._thread: threading.Thread | None = None
         self._checkpoints = WalCheckpointer(path, settings.sqlite_synchronous)
@@ -182,12 +180,10 @@ class SqliteWriter:
                     self._loop.call_soon_threadsafe(_settle, batch, outcomes)
                     self._checkpoints.committed(len(batch))
                     self._unindexed += len(batch)
-                    self._uncheckpointed += len(batch)
                 if syncs or self._index_due(idle=paused):
                     self._index(conn, syncs)
-                if paused and self._uncheckpointed and self._checkpoint_due(wait):
+                if paused and self._checkpoints.pending and self._checkpoint_due(wait):
                     self._checkpoints.idle()
-                    self._uncheckpointed, self._checkpointed_at = 0, time.monotonic()
         finally:
             conn.close()
 
@@ -219,11 +215,12 @@ class SqliteWriter:
         limit): the first short gap once the index is a second behind, else a pause."""
         if self._unindexed and time.monotonic() - self._indexed_at >= INDEX_EVERY_SECONDS:
             return INDEX_GAP_SECONDS
-        return IDLE_SECONDS if self._unindexed or self._uncheckpointed else None
+        return IDLE_SECONDS if self._unindexed or self._checkpoints.pending else None
 
     def _checkpoint_due(self, wait: float | None) -> bool:
         """After a pause, or in a short gap once the last checkpoint is long ago."""
-        overdue = time.monotonic() - self._checkpointed_at >= CHECKPOINT_EVERY_SECONDS
+        since = time.monotonic() - self._checkpoints.checkpointed_at
+        overdue = since >= CHECKPOINT_EVERY_SECONDS
         return wait == IDLE_SECONDS or overdue
 
     def _index_due(self, *, idle: bool) -> bool:
