@@ -135,6 +135,8 @@ async def start_services(settings: Settings) -> Services:
     services.metrics.count_websockets(hub.connection_count)
     bus.subscribe(services.ai.on_event)  # cancel/clear/delete from other processes
     await services.posts.start()  # the post writer (group commit)
+    if services.reads is not None:
+        await services.reads.start()  # SQLite's point reads
     if isinstance(services.ai, Participant):
         services.ai.start()  # answers questions left waiting by a restart or a crash
     return services
@@ -155,6 +157,8 @@ async def stop_services(services: Services) -> None:
     await services.hub.close_all()
     await services.bus.close()
     await services.http.aclose()
+    if services.reads is not None:
+        await services.reads.stop()
     await services.db.dispose()
 
 

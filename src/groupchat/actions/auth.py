@@ -101,10 +101,9 @@ async def login(svc: Services, username: str, password: str) -> AuthOut:
 async def authenticate(svc: Services, token: str) -> tuple[User, TokenClaims]:
     """The user behind a bearer token; 401 if it is invalid, expired, revoked or orphaned."""
     claims = svc.tokens.verify(token)
-    async with svc.db.read() as conn:
-        user, revoked, last_seen = await user_store.get_signed_in(
-            conn, claims.user_id, claims.jti, format_ts(claims.issued_at)
-        )
+    user, revoked, last_seen = await user_store.get_signed_in(
+        svc.db, svc.reads, claims.user_id, claims.jti, format_ts(claims.issued_at)
+    )
     if revoked:
         raise Unauthorized("this token was signed out")
     if user is None:
