@@ -13,7 +13,7 @@ import httpx
 
 from groupchat.config import Settings
 from groupchat.db.engine import Database
-from groupchat.db.sqlite_reads import SqliteReader, make_sqlite_reader
+from groupchat.db.point_reads import PointReader, make_point_reader
 from groupchat.metrics import Metrics
 from groupchat.ratelimit import Buckets
 from groupchat.realtime.bus import Bus, Event, MemoryBus
@@ -69,14 +69,14 @@ class Services:
     upload_limits: UploadLimits = field(default_factory=UploadLimits)
     metrics: Metrics = field(default_factory=Metrics)  # this app's own registry
     posts: PostWriter = field(init=False)  # started and stopped by the app's lifespan
-    reads: SqliteReader | None = field(init=False)  # SQLite's point reads (sign-in checks)
+    reads: PointReader | None = field(init=False)  # sign-in checks (db/point_reads.py)
     posting: Buckets | None = field(init=False)  # per-user posting budget (API.md "Posting rate")
     _outbox: deque[Event] = field(default_factory=deque, init=False, repr=False)
     _drainer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.posts = make_post_writer(self.settings, self.db)
-        self.reads = make_sqlite_reader(self.settings, self.db)
+        self.reads = make_point_reader(self.settings, self.db)
         rate, burst = self.settings.ws_messages_per_second, self.settings.ws_message_burst
         self.posting = Buckets(rate, burst) if rate > 0 and burst > 0 else None
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from groupchat.db.engine import Database
-from groupchat.db.sqlite_reads import SqliteReader
+from groupchat.db.point_reads import PointReader
 from groupchat.db.tables import revoked_tokens, users
 from groupchat.schemas import AdminUser, User, UserPublic
 
@@ -88,25 +87,20 @@ def _signed_in_query(user_id: Any, jti: Any) -> sa.Select[Any]:
     return sa.select(*users.c, listed).where(users.c.id == user_id)
 
 
-# The same query for SQLite's plain reader (db/sqlite_reads.py), named parameters.
-_SIGNED_IN_SQLITE = str(
-    _signed_in_query(sa.bindparam("user_id"), sa.bindparam("jti")).compile(
-        dialect=sqlite.dialect(paramstyle="named")
-    )
-)
+_SIGNED_IN = _signed_in_query(sa.bindparam("user_id"), sa.bindparam("jti"))  # point readers'
 
 
 async def get_signed_in(
-    db: Database, reader: SqliteReader | None, user_id: str, jti: str, issued_at: str
+    db: Database, reader: PointReader | None, user_id: str, jti: str, issued_at: str
 ) -> SignedIn:
     """The token's user, whether the token was revoked, and the user's last_seen_at: one query,
-    through SQLite's reader while it runs (one hop instead of eight), else SQLAlchemy.
+    through the point reader while it runs (db/point_reads.py), else SQLAlchemy.
 
     A token is revoked when signed out (its jti listed), when its account is disabled, or when
     it was issued at or before the account's tokens_valid_after (unless it is the kept one).
     """
     if reader is not None and reader.running:
-        rows = await reader.fetch(_SIGNED_IN_SQLITE, {"user_id": user_id, "jti": jti})
+        rows = await reader.fetch(_SIGNED_IN, {"user_id": user_id, "jti": jti})
         row = rows[0] if rows else None
     else:
         async with db.read() as conn:

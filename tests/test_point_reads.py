@@ -1,0 +1,125 @@
+"""The point readers (db/point_reads.py): the sign-in check of every request reads there.
+
+The same cases run against SQLite's reader thread and, with TEST_DATABASE_URL, against
+PostgreSQL's pool: each read gets its own rows, a failing read fails alone, each read sees the
+newest commit, and the running server checks tokens through the reader."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from conftest import TEST_DATABASE_URL, Actor, Server
+from groupchat.db.engine import connect_sqlite
+from groupchat.db.point_reads import PgReader, PointReader, SqliteReader
+
+t = sa.table("point_reads_t", sa.column("k"), sa.column("v"))
+ONE = sa.select(t.c.k, t.c.v).where(t.c.k == sa.bindparam("k"))
+COUNT = sa.select(sa.func.count().label("n")).select_from(t)
+MISSING = sa.select(sa.column("nope")).select_from(t)
+SETUP = (
+    "DROP TABLE IF EXISTS point_reads_t",
+    "CREATE TABLE point_reads_t (k INTEGER PRIMARY KEY, v TEXT)",
+    "INSERT INTO point_reads_t SELECT k, 'v' || k FROM ({}) AS s(k)",
+)
+
+Writer = tuple[Callable[[str], Awaitable[object]], Callable[[], Awaitable[object]]]
+
+
+async def _sqlite(tmp_path: Path) -> tuple[PointReader, Writer]:
+    """The reader, and another connection's (write, close)."""
+    path = str(tmp_path / "r.db")
+    conn = connect_sqlite(path, "normal")
+    numbers = "WITH RECURSIVE s(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM s WHERE k < 99)"
+    conn.execute(SETUP[1])
+    conn.execute(f"{numbers} INSERT INTO point_reads_t SELECT k, 'v' || k FROM s")
+
+    async def write(sql: str) -> object:
+        return conn.execute(sql)
+
+    async def close() -> None:
+        conn.close()
+
+    return SqliteReader(path, "normal"), (write, close)
+
+
+async def _postgres() -> tuple[PointReader, Writer]:
+    assert TEST_DATABASE_URL is not None
+    dsn = make_url(TEST_DATABASE_URL).set(drivername="postgresql").render_as_string(False)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(SETUP[0])
+    await conn.execute(SETUP[1])
+    await conn.execute(SETUP[2].format("SELECT generate_series(0, 99)"))
+    return PgReader(TEST_DATABASE_URL), (conn.execute, conn.close)
+
+
+@pytest.fixture
+async def table(tmp_path: Path) -> AsyncIterator[tuple[PointReader, Callable]]:
+    reader, (write, close) = await (_postgres() if TEST_DATABASE_URL else _sqlite(tmp_path))
+    await reader.start()
+    try:
+        yield reader, write
+    finally:
+        await reader.stop()
+        await close()
+
+
+async def test_concurrent_reads_each_get_their_own_rows(table) -> None:
+    reader, _ = table
+    rows = await asyncio.gather(*(reader.fetch(ONE, {"k": k}) for k in range(100)))
+    assert [(r[0].k, r[0].v) for r in rows] == [(k, f"v{k}") for k in range(100)]
+
+
+async def test_a_failing_read_fails_alone(table) -> None:
+    reader, _ = table
+    good = reader.fetch(ONE, {"k": 1})
+    bad = reader.fetch(MISSING, {})
+    after = reader.fetch(COUNT, {})
+    assert (await good)[0].v == "v1"
+    with pytest.raises((sqlite3.OperationalError, asyncpg.PostgresError)):
+        await bad
+    assert (await after)[0].n == 100
+
+
+async def test_each_read_sees_the_newest_commit(table) -> None:
+    """No snapshot outlives a read: what another connection commits is read at once."""
+    reader, write = table
+    assert (await reader.fetch(ONE, {"k": 7}))[0].v == "v7"
+    await write("UPDATE point_reads_t SET v = 'changed' WHERE k = 7")
+    assert (await reader.fetch(ONE, {"k": 7}))[0].v == "changed"
+    await write("DELETE FROM point_reads_t WHERE k = 7")
+    assert await reader.fetch(ONE, {"k": 7}) == []
+
+
+@pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's reader thread")
+async def test_stopping_the_sqlite_reader_answers_what_was_queued(tmp_path: Path) -> None:
+    reader, (_, close) = await _sqlite(tmp_path)
+    await reader.start()
+    queued = [reader.fetch(COUNT, {}) for _ in range(5)]
+    await reader.stop()
+    assert not reader.running
+    assert [(await q)[0].n for q in queued] == [100] * 5
+    await close()
+
+
+async def test_a_disabled_account_is_refused_at_its_next_request(
+    http, server: Server, alice: Actor, bob: Actor
+) -> None:
+    """The running server checks each request's token through the reader, and what an admin
+    changed a moment ago already counts."""
+    services = server.app.state.services
+    assert services.reads is not None and services.reads.running
+    assert (await http.get("/api/auth/me", headers=bob.headers)).status_code == 200
+    async with services.db.write() as conn:
+        await conn.execute(
+            sa.text("UPDATE users SET disabled = true WHERE id = :id"), {"id": bob.id}
+        )
+    assert (await http.get("/api/auth/me", headers=bob.headers)).status_code == 401
+    assert (await http.get("/api/auth/me", headers=alice.headers)).status_code == 200
