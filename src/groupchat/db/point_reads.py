@@ -16,7 +16,6 @@ SQLAlchemy's do.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import queue
 import sqlite3
 import threading
@@ -31,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from groupchat.config import Settings
 from groupchat.db.engine import Database, connect_sqlite
+from groupchat.db.threads import Ready, start_thread
 
 Rows = list[Any]
 PG_POOL_SIZE = 4  # connections; a point read holds one for one round trip
@@ -114,12 +114,7 @@ class SqliteReader:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="groupchat-sqlite-reads", daemon=True
-        )
-        self._thread.start()
-        await asyncio.wrap_future(ready)
+        self._thread = await start_thread(self._run, "groupchat-sqlite-reads")
 
     async def stop(self) -> None:
         """Answer what is queued, then end the thread."""
@@ -134,7 +129,7 @@ class SqliteReader:
         self._queue.put((self._compiled(statement)[0], params, future))
         return future
 
-    def _run(self, ready: concurrent.futures.Future[None]) -> None:
+    def _run(self, ready: Ready) -> None:
         try:
             conn = connect_sqlite(self._path, self._sync)
             conn.execute("PRAGMA query_only=1")

@@ -17,7 +17,6 @@ after a checkpoint starts the WAL afresh and waits for an fsync of its header (~
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import queue
 import sqlite3
@@ -32,6 +31,7 @@ from sqlalchemy.engine import make_url
 from groupchat.config import Settings
 from groupchat.db.checkpoints import WalCheckpointer
 from groupchat.db.engine import Database, connect_sqlite
+from groupchat.db.threads import Ready, start_thread
 from groupchat.errors import ServiceUnavailable
 from groupchat.store import post_batch, search_index
 from groupchat.store import rooms as room_store
@@ -125,12 +125,7 @@ class SqliteWriter:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="groupchat-post-writer", daemon=True
-        )
-        self._thread.start()
-        await asyncio.wrap_future(ready)
+        self._thread = await start_thread(self._run, "groupchat-post-writer")
         self._checkpoints.start()
 
     def submit(self, post: NewPost) -> asyncio.Future[Posted]:
@@ -155,7 +150,7 @@ class SqliteWriter:
             await asyncio.to_thread(thread.join)
         await asyncio.to_thread(self._checkpoints.stop)
 
-    def _run(self, ready: concurrent.futures.Future[None]) -> None:
+    def _run(self, ready: Ready) -> None:
         try:
             conn = connect_sqlite(self._path, self._sync)
             conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpoint thread's job
