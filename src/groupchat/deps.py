@@ -16,7 +16,8 @@ from groupchat.services import Services
 _bearer = HTTPBearer(auto_error=False, description="the token from register or login")
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    """`async`: FastAPI runs a plain `def` dependency in its thread pool, a hop per request."""
     services: Services = request.app.state.services
     return services
 
