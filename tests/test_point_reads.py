@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from conftest import TEST_DATABASE_URL, Actor, Server
 from groupchat.db.engine import connect_sqlite
-from groupchat.db.point_reads import PgReader, PointReader, SqliteReader
+from groupchat.db.point_reads import PG_APPLICATION_NAME, PgReader, PointReader, SqliteReader
 
 t = sa.table("point_reads_t", sa.column("k"), sa.column("v"))
 ONE = sa.select(t.c.k, t.c.v).where(t.c.k == sa.bindparam("k"))
@@ -96,6 +96,19 @@ async def test_each_read_sees_the_newest_commit(table) -> None:
     assert (await reader.fetch(ONE, {"k": 7}))[0].v == "changed"
     await write("DELETE FROM point_reads_t WHERE k = 7")
     assert await reader.fetch(ONE, {"k": 7}) == []
+
+
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="PostgreSQL's pool")
+async def test_reads_go_on_when_postgresql_drops_the_pools_connections(table) -> None:
+    """As after a restart of PostgreSQL: the next read is answered, not refused."""
+    reader, write = table
+    await asyncio.gather(*(reader.fetch(ONE, {"k": k}) for k in range(20)))  # several open
+    await write(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        f" WHERE application_name = '{PG_APPLICATION_NAME}'"
+    )
+    rows = await asyncio.gather(*(reader.fetch(ONE, {"k": k}) for k in range(4)))
+    assert [r[0].v for r in rows] == ["v0", "v1", "v2", "v3"]
 
 
 @pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="SQLite's reader thread")

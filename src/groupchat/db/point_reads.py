@@ -34,6 +34,7 @@ from groupchat.db.threads import Ready, start_thread
 
 Rows = list[Any]
 PG_POOL_SIZE = 4  # connections; a point read holds one for one round trip
+PG_APPLICATION_NAME = "groupchat-point-reads"  # in pg_stat_activity
 
 
 class PointReader(Protocol):
@@ -193,7 +194,11 @@ class PgReader:
         import asyncpg
 
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=1, max_size=PG_POOL_SIZE, reset=_keep
+            self._dsn,
+            min_size=1,
+            max_size=PG_POOL_SIZE,
+            reset=_keep,
+            server_settings={"application_name": PG_APPLICATION_NAME},
         )
 
     async def stop(self) -> None:
@@ -209,6 +214,14 @@ class PgReader:
         args = [params[name] for name in names]
         try:
             records = await self._pool.fetch(sql, *args)
-        except (OSError, asyncpg.PostgresConnectionError):  # a pooled connection PostgreSQL
-            records = await self._pool.fetch(sql, *args)  # dropped (a restart): once more
+        except (
+            OSError,
+            asyncpg.PostgresConnectionError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,  # what asyncpg raises on some connections dropped idle
+        ):
+            # PostgreSQL dropped a pooled connection (a restart), so likely all of them:
+            # each is replaced at its next use, and the read runs once more.
+            await self._pool.expire_connections()
+            records = await self._pool.fetch(sql, *args)
         return [_as_row(list(record.keys()), list(record.values())) for record in records]
