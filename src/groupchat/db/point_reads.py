@@ -35,6 +35,7 @@ from groupchat.db.threads import Ready, start_thread
 Rows = list[Any]
 PG_POOL_SIZE = 4  # connections; a point read holds one for one round trip
 PG_APPLICATION_NAME = "groupchat-point-reads"  # in pg_stat_activity
+PG_COMMAND_TIMEOUT = 30  # seconds; a read hanging longer fails (500) instead of holding its request
 
 
 class PointReader(Protocol):
@@ -111,7 +112,7 @@ class SqliteReader:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._thread is not None and self._thread.is_alive()
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -198,6 +199,7 @@ class PgReader:
             min_size=1,
             max_size=PG_POOL_SIZE,
             reset=_keep,
+            command_timeout=PG_COMMAND_TIMEOUT,
             server_settings={"application_name": PG_APPLICATION_NAME},
         )
 
