@@ -136,3 +136,19 @@ async def test_a_disabled_account_is_refused_at_its_next_request(
         )
     assert (await http.get("/api/auth/me", headers=bob.headers)).status_code == 401
     assert (await http.get("/api/auth/me", headers=alice.headers)).status_code == 200
+
+
+async def test_once_the_reader_stopped_the_check_reads_through_sqlalchemy(
+    http, server: Server, alice: Actor, bob: Actor
+) -> None:
+    """The same statement, the same answers (a server shutting down, an in-memory database)."""
+    services = server.app.state.services
+    await services.reads.stop()
+    assert not services.reads.running
+    assert (await http.get("/api/auth/me", headers=bob.headers)).status_code == 200
+    async with services.db.write() as conn:
+        disable = sa.text("UPDATE users SET disabled = true WHERE id = :id")
+        await conn.execute(disable, {"id": bob.id})
+    assert (await http.get("/api/auth/me", headers=bob.headers)).status_code == 401
+    resp = await http.get("/api/auth/me", headers=alice.headers)
+    assert resp.status_code == 200 and resp.json()["id"] == alice.id

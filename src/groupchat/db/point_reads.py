@@ -59,6 +59,16 @@ def make_point_reader(settings: Settings, db: Database) -> PointReader | None:
     return None if path is None else SqliteReader(str(path), settings.sqlite_synchronous)
 
 
+async def fetch(
+    db: Database, reader: PointReader | None, statement: sa.Select[Any], params: Mapping[str, Any]
+) -> Rows:
+    """Every row of one select: through the reader while it runs, else through SQLAlchemy."""
+    if reader is not None and reader.running:
+        return await reader.fetch(statement, params)
+    async with db.read() as conn:
+        return list(await conn.execute(statement, params))
+
+
 class _Compiled:
     """Each statement's SQL for one dialect, compiled at its first use."""
 

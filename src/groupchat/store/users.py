@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from groupchat.db import point_reads
 from groupchat.db.engine import Database
 from groupchat.db.point_reads import PointReader
 from groupchat.db.tables import revoked_tokens, users
@@ -82,12 +83,10 @@ async def get_user(conn: AsyncConnection, user_id: str) -> User | None:
 SignedIn = tuple[User | None, bool, str | None]
 
 
-def _signed_in_query(user_id: Any, jti: Any) -> sa.Select[Any]:
-    listed = sa.exists().where(revoked_tokens.c.jti == jti).label("listed")
-    return sa.select(*users.c, listed).where(users.c.id == user_id)
-
-
-_SIGNED_IN = _signed_in_query(sa.bindparam("user_id"), sa.bindparam("jti"))  # point readers'
+_SIGNED_IN = sa.select(
+    *users.c,
+    sa.exists().where(revoked_tokens.c.jti == sa.bindparam("jti")).label("listed"),
+).where(users.c.id == sa.bindparam("user_id"))
 
 
 async def get_signed_in(
@@ -99,14 +98,10 @@ async def get_signed_in(
     A token is revoked when signed out (its jti listed), when its account is disabled, or when
     it was issued at or before the account's tokens_valid_after (unless it is the kept one).
     """
-    if reader is not None and reader.running:
-        rows = await reader.fetch(_SIGNED_IN, {"user_id": user_id, "jti": jti})
-        row = rows[0] if rows else None
-    else:
-        async with db.read() as conn:
-            row = (await conn.execute(_signed_in_query(user_id, jti))).first()
-    if row is None:
+    rows = await point_reads.fetch(db, reader, _SIGNED_IN, {"user_id": user_id, "jti": jti})
+    if not rows:
         return None, False, None
+    row = rows[0]
     cut = row.tokens_valid_after is not None and issued_at <= row.tokens_valid_after
     revoked = bool(row.listed) or bool(row.disabled) or (cut and jti != row.kept_jti)
     return _to_user(row), revoked, row.last_seen_at
