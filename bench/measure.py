@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,10 +219,10 @@ async def run_target(
     posters: int,
     wait_s: float,
     profile: Path | None = None,
-    paced_messages: int = 100,
 ) -> tuple[FanoutResult, Tally]:
-    """Posts with nobody listening, idle memory, warm-up, the measured fan-out (sampled by
-    py-spy into `profile`, if set), then latency at PACED_RATE; all sockets are closed after."""
+    """Posts with nobody listening, idle memory, warm-up, then the measured fan-out (sampled by
+    py-spy into `profile`, if set); all sockets are closed after. Latency at PACED_RATE is
+    measured afterwards, for every server at once (`paced_together`)."""
     await target.open_posters(posters)
     solo_cpu = await solo_posts(target, messages, posters)
     sockets, kib = await idle_memory(target, receivers, ignore)
@@ -229,8 +230,6 @@ async def run_target(
         warm = await warm_up(target, sockets)
         with py_spy(target.server.pid, profile):
             result = await fanout(target, sockets, messages, posters, wait_s)
-        result.paced = await paced(target, sockets, paced_messages)
-        result.paced_expected = paced_messages * len(sockets)
     finally:
         target.close_posters()
         close_all(sockets)
@@ -238,20 +237,44 @@ async def run_target(
     return result, warm
 
 
-async def paced(target: Target, receivers: list[WsClient], messages: int) -> list[float]:
-    """Delivery latencies of `messages` posted by one poster at PACED_RATE per second."""
-    tally = Tally(PACED, messages, len(receivers))
-    for ws in receivers:
-        ws.sink = tally.sink
+async def paced_together(targets: Sequence[Target], receivers: int, messages: int) -> list[Tally]:
+    """Delivery latencies at PACED_RATE messages/s, every target at once: each gets `receivers`
+    sockets and one poster, and in each period of 1/PACED_RATE s each target posts once, evenly
+    spaced, the order turning every period. Measured one after another, the same relay's p99
+    differed by up to 1.5x between runs a few minutes apart on a virtual machine; interleaved,
+    such drift falls on every server alike."""
+    opened: list[list[WsClient]] = []
+    try:
+        for target in targets:
+            await target.open_posters(1)
+            opened.append(await open_receivers(target, range(receivers), ignore))
+            await warm_up(target, opened[-1])
+        tallies = [Tally(PACED, messages, receivers) for _ in targets]
+        for sockets, tally in zip(opened, tallies, strict=True):
+            for ws in sockets:
+                ws.sink = tally.sink
+        await _post_paced(list(zip(targets, tallies, strict=True)), messages)
+        for target, tally in zip(targets, tallies, strict=True):
+            if not await wait_done(tally, 30):
+                print(f"{target.name}: some paced messages were not delivered", file=sys.stderr)
+        return tallies
+    finally:
+        for target, sockets in zip(targets, opened, strict=False):
+            target.close_posters()
+            close_all(sockets)
+
+
+async def _post_paced(targets: list[tuple[Target, Tally]], messages: int) -> None:
+    slot = 1 / PACED_RATE / len(targets)
     start = time.perf_counter()
     for seq in range(messages):
-        delay = start + seq / PACED_RATE - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tally.post_times[seq] = time.perf_counter()
-        await target.post(0, tally.content(seq))
-    await wait_done(tally, 30)
-    return tally.latencies
+        turn = seq % len(targets)
+        for k, (target, tally) in enumerate(targets[turn:] + targets[:turn]):
+            delay = start + seq / PACED_RATE + k * slot - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tally.post_times[seq] = time.perf_counter()
+            await target.post(0, tally.content(seq))
 
 
 async def solo_posts(target: Target, messages: int, posters: int) -> float:

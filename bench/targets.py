@@ -130,6 +130,7 @@ class BaselineTarget:
     def close_posters(self) -> None:
         for sender in self._senders:
             sender.close()
+        self._senders = []
 
 
 def expect_status(status: int, body: Any, want: int, what: str) -> None:
