@@ -1,4 +1,5 @@
-"""The point readers (db/point_reads.py): the sign-in check of every request reads there.
+"""The point readers (db/point_reads.py): the sign-in check of every request and the membership
+check of WebSocket frames read there.
 
 The same cases run against SQLite's reader thread and, with TEST_DATABASE_URL, against
 PostgreSQL's pool: each read gets its own rows, a failing read fails alone, each read sees the
@@ -16,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from conftest import TEST_DATABASE_URL, Actor, Server
+from conftest import TEST_DATABASE_URL, Actor, Server, add_member, create_room
 from groupchat.db.engine import connect_sqlite
 from groupchat.db.point_reads import PG_APPLICATION_NAME, PgReader, PointReader, SqliteReader
 
@@ -152,3 +153,37 @@ async def test_once_the_reader_stopped_the_check_reads_through_sqlalchemy(
     assert (await http.get("/api/auth/me", headers=bob.headers)).status_code == 401
     resp = await http.get("/api/auth/me", headers=alice.headers)
     assert resp.status_code == 200 and resp.json()["id"] == alice.id
+
+
+@pytest.mark.parametrize("reader", ["running", "stopped"])
+async def test_a_frames_membership_check_sees_the_newest_commit(
+    http, server: Server, alice: Actor, bob: Actor, reader: str
+) -> None:
+    """join_room, typing and cancel_ai check membership with one point read (SQLAlchemy once
+    the reader stopped): who was let in a moment ago may join, and whose membership row was
+    deleted a moment ago is refused at the next frame."""
+    services = server.app.state.services
+    if reader == "stopped":
+        await services.reads.stop()
+    assert services.reads.running == (reader == "running")
+    room = await create_room(http, alice, name="team")
+    sock = await bob.socket()
+    join = {"type": "join_room", "room_id": room["id"]}
+    typing = {"type": "typing", "room_id": room["id"], "is_typing": True}
+    await sock.send(join)
+    assert (await sock.recv())["code"] == "not_found"
+
+    await add_member(http, room, alice, bob)
+    assert (await sock.recv())["type"] == "member_joined"  # his own sockets hear of it
+    await sock.send(join)
+    assert await sock.recv() == {"type": "joined", "room_id": room["id"]}
+    await sock.send(typing)
+    await sock.silent()
+
+    async with services.db.write() as conn:
+        delete = sa.text("DELETE FROM room_members WHERE room_id = :r AND user_id = :u")
+        await conn.execute(delete, {"r": room["id"], "u": bob.id})
+    for frame in (typing, {"type": "cancel_ai", "room_id": room["id"]}):
+        await sock.send(frame)
+        error = await sock.recv()
+        assert error["type"] == "error" and error["code"] == "not_found", error

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from groupchat.db.engine import Database
+from groupchat.db.point_reads import PointReader
 from groupchat.errors import ROOM_NOT_FOUND, Forbidden, NotFound
-from groupchat.schemas import Room
+from groupchat.schemas import Role, Room
 from groupchat.store import rooms as room_store
 
 
@@ -25,12 +27,14 @@ async def member_room(conn: AsyncConnection, room_id: str, user_id: str) -> Room
     return room
 
 
-async def strict_member_room(conn: AsyncConnection, room_id: str, user_id: str) -> Room:
-    """The room if the user is a member; anything else is 404 (WebSocket frames)."""
-    room = await room_store.get_room(conn, room_id, user_id)
-    if room is None or room.my_role is None:
+async def strict_member(
+    db: Database, reader: PointReader | None, room_id: str, user_id: str
+) -> Role:
+    """The user's role if a member; anything else is 404 (WebSocket frames)."""
+    role = await room_store.read_role(db, reader, room_id, user_id)
+    if role is None:
         raise NotFound(ROOM_NOT_FOUND)
-    return room
+    return role
 
 
 async def managed_room(conn: AsyncConnection, room_id: str, user_id: str) -> Room:

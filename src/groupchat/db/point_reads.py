@@ -1,4 +1,5 @@
-"""Point reads without SQLAlchemy's connection machinery: the sign-in check of every request.
+"""Point reads without SQLAlchemy's connection machinery: the sign-in check of every request
+and socket handshake, and the membership check of WebSocket frames (join, typing, cancel).
 
 Through SQLAlchemy's AsyncConnection a one-statement read costs far more than the statement:
 with aiosqlite, eight round trips to the driver's thread (cursors, BEGIN, execute, fetchall,

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from groupchat import events
-from groupchat.actions.access import strict_member_room
+from groupchat.actions.access import strict_member
 from groupchat.actions.auth import authenticate
 from groupchat.actions.messages import accepted, needs_lookup, queue_message, send_message
 from groupchat.config import Settings, origin_of
@@ -194,7 +194,7 @@ async def _dispatch(svc: Services, conn: Client, frame: Any) -> None:
             reply_to=frame.reply_to,
         )
         return
-    await _check_member(svc, user, frame.room_id)
+    await strict_member(svc.db, svc.reads, frame.room_id, user.id)
     if isinstance(frame, events.JoinRoom):
         await svc.bus.before_join(frame.room_id)  # several processes: where its stream starts
         svc.hub.join(conn, frame.room_id)
@@ -207,11 +207,6 @@ async def _dispatch(svc: Services, conn: Client, frame: Any) -> None:
         if not svc.ai.cancel(frame.room_id, reason):  # it may stream in another process
             control = {"type": "cancel_ai", "room_id": frame.room_id, "reason": reason}
             await svc.publish(Event(frame={}, control=control))
-
-
-async def _check_member(svc: Services, user: User, room_id: str) -> None:
-    async with svc.db.read() as conn:
-        await strict_member_room(conn, room_id, user.id)
 
 
 def _error(code: str, detail: str, frame: Any = None) -> str:

@@ -10,6 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from groupchat.db import point_reads
+from groupchat.db.engine import Database
+from groupchat.db.point_reads import PointReader
 from groupchat.db.tables import chain_entries, messages, room_members, rooms, users
 from groupchat.schemas import Member, Role, Room
 from groupchat.store.users import PUBLIC_COLUMNS, to_public
@@ -99,6 +102,23 @@ async def get_role(conn: AsyncConnection, room_id: str, user_id: str) -> Role | 
         room_members.c.room_id == room_id, room_members.c.user_id == user_id
     )
     return (await conn.execute(query)).scalar_one_or_none()
+
+
+_ROLE = sa.select(room_members.c.role).where(
+    room_members.c.room_id == sa.bindparam("room_id"),
+    room_members.c.user_id == sa.bindparam("user_id"),
+)
+
+
+async def read_role(
+    db: Database, reader: PointReader | None, room_id: str, user_id: str
+) -> Role | None:
+    """get_role outside a transaction: one point read (db/point_reads.py), for the checks of
+    WebSocket frames (join, typing, cancel), which read nothing else."""
+    if not (storable(room_id) and storable(user_id)):
+        return None
+    rows = await point_reads.fetch(db, reader, _ROLE, {"room_id": room_id, "user_id": user_id})
+    return rows[0].role if rows else None
 
 
 async def add_member(
