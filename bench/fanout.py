@@ -40,7 +40,7 @@ from targets import BaselineTarget, GroupChatTarget, Target, register_users, sha
 STALL_RECEIVERS_MAX = 200  # the stalled-reader check uses min(N, this) receivers, 1 % stalled
 STALL_GONE_TARGET_S = 5.0
 # The p99 of a fan-out's deliveries is set by its few slowest messages (each one's receivers
-# are late together): at 100 messages, by the second slowest, and it differed by up to 1.5x
+# are late together): at 100 messages, by the slowest one, and it differed by up to 1.6x
 # between runs. 600 take 30 s at 20/s, all servers at once (measure.paced_together).
 PACED_MESSAGES = 600
 

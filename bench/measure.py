@@ -241,7 +241,7 @@ async def paced_together(targets: Sequence[Target], receivers: int, messages: in
     """Delivery latencies at PACED_RATE messages/s, every target at once: each gets `receivers`
     sockets and one poster, and in each period of 1/PACED_RATE s each target posts once, evenly
     spaced, the order turning every period. Measured one after another, the same relay's p99
-    differed by up to 1.5x between runs a few minutes apart on a virtual machine; interleaved,
+    differed by up to 1.6x between runs a few minutes apart on a virtual machine; interleaved,
     such drift falls on every server alike."""
     opened: list[list[WsClient]] = []
     try:
