@@ -367,7 +367,7 @@ def write_sqlite(
 ) -> list[Posted]:
     """Store a batch in one transaction (BEGIN IMMEDIATE: the database's one writer)."""
     known = KnownRooms() if known is None else known
-    room_ids, _ = _pairs(posts)
+    room_ids = sorted({post.room_id for post in posts})
     pairs = {(post.room_id, post.member_id) for post in posts if post.member_id is not None}
     target_ids = _target_ids(posts)
     conn.execute("BEGIN IMMEDIATE")
