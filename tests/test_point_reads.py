@@ -1,5 +1,5 @@
-"""The point readers (db/point_reads.py): the sign-in check of every request and the membership
-check of WebSocket frames read there.
+"""The point readers (db/point_reads.py): the sign-in check of every request, the membership
+check of WebSocket frames, and a post's reply and mentions read there.
 
 The same cases run against SQLite's reader thread and, with TEST_DATABASE_URL, against
 PostgreSQL's pool: each read gets its own rows, a failing read fails alone, each read sees the
@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from conftest import TEST_DATABASE_URL, Actor, Server, add_member, create_room
+from conftest import TEST_DATABASE_URL, Actor, Server, add_member, create_room, post_message
 from groupchat.db.engine import connect_sqlite
 from groupchat.db.point_reads import PG_APPLICATION_NAME, PgReader, PointReader, SqliteReader
 
@@ -187,3 +187,28 @@ async def test_a_frames_membership_check_sees_the_newest_commit(
         await sock.send(frame)
         error = await sock.recv()
         assert error["type"] == "error" and error["code"] == "not_found", error
+
+
+@pytest.mark.parametrize("reader", ["running", "stopped"])
+async def test_a_posts_reply_and_mentions_are_read_outside_its_transaction(
+    http, server: Server, alice: Actor, bob: Actor, reader: str
+) -> None:
+    """The replied message and the members a post may mention: one point read each (SQLAlchemy
+    once the reader stopped), the same answers either way."""
+    services = server.app.state.services
+    if reader == "stopped":
+        await services.reads.stop()
+    room = await create_room(http, alice, name="team")
+    await add_member(http, room, alice, bob)
+    first = await post_message(http, bob, room["id"], "hello")
+    name = bob.user["username"]
+    content = f"@{name} @{name}by @{name[:3]}x hi"
+    answer = await post_message(http, alice, room["id"], content, reply_to=first["id"])
+    assert answer["mentions"] == [bob.id]
+    reply = answer["reply_to"]
+    assert (reply["id"], reply["excerpt"], reply["author"]["id"]) == (first["id"], "hello", bob.id)
+
+    assert (await http.delete(f"/api/messages/{first['id']}", headers=bob.headers)).is_success
+    again = {"content": "re", "reply_to": first["id"]}
+    path = f"/api/rooms/{room['id']}/messages"
+    assert (await http.post(path, json=again, headers=alice.headers)).status_code == 422

@@ -69,7 +69,7 @@ class Services:
     upload_limits: UploadLimits = field(default_factory=UploadLimits)
     metrics: Metrics = field(default_factory=Metrics)  # this app's own registry
     posts: PostWriter = field(init=False)  # started and stopped by the app's lifespan
-    reads: PointReader | None = field(init=False)  # sign-in, frame checks (db/point_reads.py)
+    reads: PointReader | None = field(init=False)  # one-statement reads (db/point_reads.py)
     posting: Buckets | None = field(init=False)  # per-user posting budget (API.md "Posting rate")
     _outbox: deque[Event] = field(default_factory=deque, init=False, repr=False)
     _drainer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)

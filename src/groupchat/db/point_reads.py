@@ -1,5 +1,6 @@
 """Point reads without SQLAlchemy's connection machinery: the sign-in check of every request
-and socket handshake, and the membership check of WebSocket frames (join, typing, cancel).
+and socket handshake, the membership check of WebSocket frames (join, typing, cancel), and a
+post's lookups (the members it may mention, the message it replies to).
 
 Through SQLAlchemy's AsyncConnection a one-statement read costs far more than the statement:
 with aiosqlite, eight round trips to the driver's thread (cursors, BEGIN, execute, fetchall,

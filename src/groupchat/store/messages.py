@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from groupchat.db import point_reads
+from groupchat.db.engine import Database
+from groupchat.db.point_reads import PointReader
 from groupchat.db.tables import chain_entries, message_reactions, messages, room_members, users
 from groupchat.schemas import AiMeta, Message, ReplyRef, UserPublic
 from groupchat.store import reactions as reaction_store
@@ -114,17 +119,32 @@ async def by_ids(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str,
     return {message.id: message for message in await _with_reactions(conn, rows)}
 
 
-async def get_reply_ref(conn: AsyncConnection, message_id: str, room_id: str) -> ReplyRef | None:
-    """What a reply to this message shows, if it is a message of that room not deleted."""
-    found = await get_message(conn, message_id)
-    if found is None or found[1] or found[0].room_id != room_id:
+_REPLY_REF = (
+    sa.select(messages.c.id, messages.c.author_type, messages.c.content, *_author_columns)
+    .select_from(messages.outerjoin(_author, _author.c.id == messages.c.author_id))
+    .where(
+        messages.c.id == sa.bindparam("id"),
+        messages.c.room_id == sa.bindparam("room_id"),
+        messages.c.deleted_at.is_(None),
+    )
+)
+
+
+async def read_reply_ref(
+    db: Database, reader: PointReader | None, message_id: str, room_id: str
+) -> ReplyRef | None:
+    """What a reply to this message shows, if it is a message of that room not deleted: one
+    point read (db/point_reads.py)."""
+    params = {"id": message_id, "room_id": room_id}
+    rows = await point_reads.fetch(db, reader, _REPLY_REF, params)
+    if not rows:
         return None
-    message = found[0]
+    row = rows[0]
     return ReplyRef(
-        id=message.id,
-        author_type=message.author_type,
-        author=message.author,
-        excerpt=message.content[:EXCERPT_CHARS],
+        id=row.id,
+        author_type=row.author_type,
+        author=_user(row, "a_"),
+        excerpt=row.content[:EXCERPT_CHARS],
         deleted=False,
     )
 
@@ -234,13 +254,48 @@ async def chain_rows(conn: AsyncConnection, room_id: str) -> list[Any]:
     return list((await conn.execute(query)).all())
 
 
-async def members_named(conn: AsyncConnection, room_id: str, names: set[str]) -> dict[str, str]:
-    """username_key -> id of the room's members with one of these (lower-cased) names."""
-    if not names:
-        return {}
-    query = (
+def _members_named(sqlite: bool) -> sa.Select[Any]:
+    """The room's members whose username_key is one of `names`: a JSON array on SQLite, an
+    array on PostgreSQL. One parameter for any number of names, so the statement is the same
+    for every post (the point readers compile each statement once)."""
+    named: sa.ColumnElement[bool]
+    if sqlite:
+        listed: sa.Select[Any] = sa.select(sa.column("value"))
+        listed = listed.select_from(sa.func.json_each(sa.bindparam("names")))
+        named = users.c.username_key.in_(listed)
+    else:
+        named = users.c.username_key == sa.any_(sa.bindparam("names", type_=ARRAY(sa.String)))
+    return (
         sa.select(users.c.username_key, users.c.id)
         .join(room_members, room_members.c.user_id == users.c.id)
-        .where(room_members.c.room_id == room_id, users.c.username_key.in_(sorted(names)))
+        .where(room_members.c.room_id == sa.bindparam("room_id"), named)
     )
-    return {row.username_key: row.id for row in await conn.execute(query)}
+
+
+_MEMBERS_NAMED = {sqlite: _members_named(sqlite) for sqlite in (True, False)}
+
+
+def _named_params(sqlite: bool, room_id: str, names: set[str]) -> dict[str, Any]:
+    ordered = sorted(names)
+    return {"room_id": room_id, "names": json.dumps(ordered) if sqlite else ordered}
+
+
+async def members_named(conn: AsyncConnection, room_id: str, names: set[str]) -> dict[str, str]:
+    """username_key -> id of the room's members with one of these (lower-cased) names, in the
+    caller's transaction."""
+    if not names:
+        return {}
+    sqlite = conn.dialect.name == "sqlite"
+    rows = await conn.execute(_MEMBERS_NAMED[sqlite], _named_params(sqlite, room_id, names))
+    return {row.username_key: row.id for row in rows}
+
+
+async def read_members_named(
+    db: Database, reader: PointReader | None, room_id: str, names: set[str]
+) -> dict[str, str]:
+    """members_named outside a transaction: one point read."""
+    if not names:
+        return {}
+    params = _named_params(db.is_sqlite, room_id, names)
+    rows = await point_reads.fetch(db, reader, _MEMBERS_NAMED[db.is_sqlite], params)
+    return {row.username_key: row.id for row in rows}
