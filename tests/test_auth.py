@@ -737,6 +737,19 @@ async def test_forged_tokens_are_refused(
         assert_error(resp, 401)
 
 
+async def test_a_token_that_worked_is_refused_once_it_expires(
+    http, settings: Settings, alice: Actor
+) -> None:
+    """The server keeps the claims of each token it verified (security.Tokens), never past the
+    token's exp: a request after it gets 401."""
+    exp = int(time.time()) + 2
+    token = jwt.encode(claims_for(alice.id, exp=exp), str(settings.jwt_secret), algorithm="HS256")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await http.get("/api/auth/me", headers=headers)).status_code == 200
+    await asyncio.sleep(max(0.0, exp - time.time()) + 0.05)
+    assert_error(await http.get("/api/auth/me", headers=headers), 401)
+
+
 async def test_forged_tokens_cannot_open_a_socket(
     server: Server, settings: Settings, alice: Actor, bob: Actor
 ) -> None:
