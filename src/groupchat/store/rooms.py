@@ -95,19 +95,18 @@ async def delete_room(conn: AsyncConnection, room_id: str) -> None:
     await conn.execute(rooms.delete().where(rooms.c.id == room_id))
 
 
-async def get_role(conn: AsyncConnection, room_id: str, user_id: str) -> Role | None:
-    if not (storable(room_id) and storable(user_id)):
-        return None
-    query = sa.select(room_members.c.role).where(
-        room_members.c.room_id == room_id, room_members.c.user_id == user_id
-    )
-    return (await conn.execute(query)).scalar_one_or_none()
-
-
 _ROLE = sa.select(room_members.c.role).where(
     room_members.c.room_id == sa.bindparam("room_id"),
     room_members.c.user_id == sa.bindparam("user_id"),
 )
+
+
+async def get_role(conn: AsyncConnection, room_id: str, user_id: str) -> Role | None:
+    """The user's role in the room (None: not a member, or no such room)."""
+    if not (storable(room_id) and storable(user_id)):
+        return None
+    params = {"room_id": room_id, "user_id": user_id}
+    return (await conn.execute(_ROLE, params)).scalar_one_or_none()
 
 
 async def read_role(
