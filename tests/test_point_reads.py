@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from conftest import TEST_DATABASE_URL, Actor, Server, add_member, create_room, post_message
 from groupchat.db.engine import connect_sqlite
 from groupchat.db.point_reads import PG_APPLICATION_NAME, PgReader, PointReader, SqliteReader
+from groupchat.services import Services
 
 t = sa.table("point_reads_t", sa.column("k"), sa.column("v"))
 ONE = sa.select(t.c.k, t.c.v).where(t.c.k == sa.bindparam("k"))
@@ -155,17 +156,24 @@ async def test_once_the_reader_stopped_the_check_reads_through_sqlalchemy(
     assert resp.status_code == 200 and resp.json()["id"] == alice.id
 
 
-@pytest.mark.parametrize("reader", ["running", "stopped"])
+@pytest.fixture(params=["running", "stopped"])
+async def services(request: pytest.FixtureRequest, server: Server) -> Services:
+    """The live server's services, their point reader running or stopped (reads then go
+    through SQLAlchemy): the same answers are expected either way."""
+    reads = server.services.reads
+    assert reads is not None
+    if request.param == "stopped":
+        await reads.stop()
+    assert reads.running == (request.param == "running")
+    return server.services
+
+
 async def test_a_frames_membership_check_sees_the_newest_commit(
-    http, server: Server, alice: Actor, bob: Actor, reader: str
+    http, services: Services, alice: Actor, bob: Actor
 ) -> None:
     """join_room, typing and cancel_ai check membership with one point read (SQLAlchemy once
     the reader stopped): who was let in a moment ago may join, and whose membership row was
     deleted a moment ago is refused at the next frame."""
-    services = server.app.state.services
-    if reader == "stopped":
-        await services.reads.stop()
-    assert services.reads.running == (reader == "running")
     room = await create_room(http, alice, name="team")
     sock = await bob.socket()
     join = {"type": "join_room", "room_id": room["id"]}
@@ -189,15 +197,11 @@ async def test_a_frames_membership_check_sees_the_newest_commit(
         assert error["type"] == "error" and error["code"] == "not_found", error
 
 
-@pytest.mark.parametrize("reader", ["running", "stopped"])
 async def test_a_posts_reply_and_mentions_are_read_outside_its_transaction(
-    http, server: Server, alice: Actor, bob: Actor, reader: str
+    http, services: Services, alice: Actor, bob: Actor
 ) -> None:
     """The replied message and the members a post may mention: one point read each (SQLAlchemy
     once the reader stopped), the same answers either way."""
-    services = server.app.state.services
-    if reader == "stopped":
-        await services.reads.stop()
     room = await create_room(http, alice, name="team")
     await add_member(http, room, alice, bob)
     first = await post_message(http, bob, room["id"], "hello")

@@ -136,7 +136,7 @@ async def start_services(settings: Settings) -> Services:
     bus.subscribe(services.ai.on_event)  # cancel/clear/delete from other processes
     await services.posts.start()  # the post writer (group commit)
     if services.reads is not None:
-        await services.reads.start()  # the sign-in checks' reads
+        await services.reads.start()  # one-statement reads (db/point_reads.py)
     if isinstance(services.ai, Participant):
         services.ai.start()  # answers questions left waiting by a restart or a crash
     return services
