@@ -46,6 +46,7 @@ def _server(
         yield server
     finally:
         server.stop()
+        print(f"server log ({server.base_url}):\n{server.log_tail()}")
 
 
 @pytest.fixture(scope="session")
@@ -111,9 +112,17 @@ def page_errors() -> Iterator[list[str]]:
 
 
 def watch(context: BrowserContext, errors: list[str]) -> BrowserContext:
-    """Record page errors and Content-Security-Policy violations of every page in the context."""
+    """Record page errors and Content-Security-Policy violations of every page in the context.
+    Failed requests, server errors and console errors are printed: pytest shows them (and the
+    server's log, see _server) for a test that failed, which is all a CI run leaves behind."""
+    context.on("requestfailed", lambda r: print(f"request failed: {r.method} {r.url}: {r.failure}"))
+    context.on(
+        "response",
+        lambda r: print(f"{r.status} {r.request.method} {r.url}") if r.status >= 500 else None,
+    )
 
     def on_page(page: Page) -> None:
+        page.on("console", lambda msg: print(f"console {msg.type}: {msg.text}"))
         page.on("pageerror", lambda exc: errors.append(f"{page.url}: {exc}"))
         page.on(
             "console",

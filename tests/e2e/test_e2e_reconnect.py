@@ -1,11 +1,13 @@
-"""The client survives a server restart: offline banner, catch-up of missed messages, resend."""
+"""The client survives a server restart and a failed catch-up: offline banner, catch-up of
+missed messages, resend."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Route, WebSocketRoute, expect
 
 from e2e.e2e_support import Person, ServerProcess, add_member, create_room, open_room, post_message
 
@@ -43,3 +45,57 @@ def test_reconnects_after_restart_and_catches_up(
     contents = [m["content"] for m in stored]
     assert contents[0] == "before the outage" and contents[-1] == "live again"
     assert sorted(contents[1:3]) == ["sent while you were away", "written while offline"]
+
+
+def test_a_failed_catch_up_is_tried_again_before_the_outbox_goes(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice, bob = person(server, "alice"), person(server, "bob")
+    room = create_room(alice, "Patchy")
+    add_member(alice, room["id"], bob)
+    sockets: list[WebSocketRoute] = []
+    offline = False
+
+    def relay(ws: WebSocketRoute) -> None:
+        if offline:
+            ws.close(code=4000, reason="offline")
+            return
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    catch_ups: list[str] = []  # after the drop
+
+    def fail_first(route: Route) -> None:
+        if offline or not sockets[1:]:  # reads before the drop (the first join's) go through
+            route.continue_()
+            return
+        catch_ups.append(route.request.url)
+        if len(catch_ups) == 1:
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    alice.page.route_web_socket(re.compile(r"/ws\?"), relay)
+    alice.page.route(re.compile(r"/messages\?limit=200&after="), fail_first)
+    log = open_room(alice, room["id"])
+    post_message(bob, room["id"], "before the drop")
+    expect(log.get_by_text("before the drop")).to_be_visible()
+    banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
+
+    offline = True
+    sockets[-1].close(code=4000, reason="offline")
+    expect(banner).to_be_visible()
+    post_message(bob, room["id"], "missed while away")
+    box = alice.page.get_by_role("textbox", name="Message")
+    box.fill("queued while away")
+    box.press("Enter")
+    expect(log.get_by_text("Waiting for connection…")).to_be_visible()
+    offline = False
+
+    expect(log.get_by_text("missed while away")).to_be_visible()
+    expect(log.get_by_text("queued while away")).to_have_count(1)
+    expect(log.get_by_text("Waiting for connection…")).to_have_count(0)
+    assert len(catch_ups) >= 2  # the first read failed and was tried again
+    stored = bob.api("GET", f"/api/rooms/{room['id']}/messages").json()["messages"]
+    contents = [m["content"] for m in stored]
+    assert contents == ["before the drop", "missed while away", "queued while away"]

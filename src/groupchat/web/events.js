@@ -55,20 +55,44 @@ export async function onSocketOpen(reconnect) {
   }
 }
 
+const RETRY_AFTER = [500, 1000, 2000, 4000, 8000]; // ms before each new try of a failed read
+
+/**
+ * Run a read that closes a gap left by a drop. One that failed on the way (or on the server's
+ * side) leaves a hole no live frame fills, so it is tried again while the room's join lasts;
+ * a later join reads again itself. Resolves to true once it succeeded, false when not.
+ */
+async function readWhileJoined(roomId, read) {
+  const d = roomData(roomId);
+  const join = d.joins;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await read();
+      return true;
+    } catch (e) {
+      const transient = e.status === 0 || e.status === 429 || e.status >= 500;
+      if (!transient || attempt >= RETRY_AFTER.length) throw e;
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER[attempt]));
+    if (!d.joined || d.joins !== join || !state.rooms.has(roomId)) return false;
+  }
+}
+
 async function loadLatest(roomId) {
   const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=50`);
   ingest(roomId, res.messages);
 }
 
 /**
- * Close the gap between the loaded history and the live feed, then send what waited.
+ * Close the gap between the loaded history and the live feed, then send what waited (once
+ * history shows what got through before a drop, so nothing is sent twice).
  * Called once both the join is confirmed and the history is loaded: anything stored before the
  * join comes from this read, anything after it arrives live (duplicates are dropped by id).
  */
 export async function syncRoom(roomId, since) {
   try {
-    if (since) await catchUp(roomId, since);
-    else await loadLatest(roomId);
+    const read = since ? () => catchUp(roomId, since) : () => loadLatest(roomId);
+    if (!(await readWhileJoined(roomId, read))) return; // the next join syncs and sends
   } catch (e) {
     toast(`Could not load missed messages: ${e.message}`, 'error');
   }
@@ -77,9 +101,12 @@ export async function syncRoom(roomId, since) {
 
 /** Back after a drop: what changed in the newest loaded page while we were away. */
 async function refreshLoaded(roomId) {
-  try {
+  const read = async () => {
     const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=50`);
     refreshWindow(roomId, res.messages);
+  };
+  try {
+    await readWhileJoined(roomId, read);
   } catch {
     // The next reconnect tries again.
   }
@@ -96,6 +123,7 @@ function recountLater() {
 function joined(roomId) {
   const d = roomData(roomId);
   d.joined = true;
+  d.joins = (d.joins || 0) + 1; // a sync retrying for an earlier join gives way to this one's
   if (d.server && !d.loaded) recountLater();
   if (d.loaded && d.rejoined) refreshLoaded(roomId);
   d.rejoined = false;
