@@ -106,3 +106,57 @@ def test_a_failed_catch_up_is_tried_again_before_the_outbox_goes(
     stored = bob.api("GET", f"/api/rooms/{room['id']}/messages").json()["messages"]
     contents = [m["content"] for m in stored]
     assert contents == ["before the drop", "missed while away", "queued while away"]
+
+
+def test_history_that_failed_to_load_loads_when_the_socket_is_back(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice, bob = person(server, "alice"), person(server, "bob")
+    room = create_room(alice, "Shaky start")
+    add_member(alice, room["id"], bob)
+    post_message(bob, room["id"], "from before")
+    sockets: list[WebSocketRoute] = []
+    offline = False
+    first_loads: list[str] = []
+
+    def relay(ws: WebSocketRoute) -> None:
+        if offline:
+            ws.close(code=4000, reason="offline")
+            return
+        ws.connect_to_server()
+        sockets.append(ws)
+
+    def fail_first(route: Route) -> None:
+        first_loads.append(route.request.url)
+        if len(first_loads) == 1:  # the server went down while the room's history loaded
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    alice.page.route_web_socket(re.compile(r"/ws\?"), relay)
+    alice.page.route(re.compile(r"/messages\?limit=50$"), fail_first)
+    log = open_room(alice, room["id"])
+    expect(
+        alice.page.get_by_role("alert").filter(has_text="Could not load messages")
+    ).to_be_visible()
+    expect(log.get_by_text("from before")).to_have_count(0)
+
+    offline = True
+    sockets[-1].close(code=4000, reason="offline")
+    banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
+    expect(banner).to_be_visible()
+    post_message(bob, room["id"], "posted while away")
+    box = alice.page.get_by_role("textbox", name="Message")
+    box.fill("queued while away")
+    box.press("Enter")
+    expect(log.get_by_text("Waiting for connection…")).to_be_visible()
+    offline = False
+
+    expect(banner).to_have_count(0)
+    expect(log.get_by_text("from before")).to_be_visible()
+    expect(log.get_by_text("posted while away")).to_be_visible()
+    expect(log.get_by_text("queued while away")).to_have_count(1)
+    expect(log.get_by_text("Waiting for connection…")).to_have_count(0)
+    stored = bob.api("GET", f"/api/rooms/{room['id']}/messages").json()["messages"]
+    contents = [m["content"] for m in stored]
+    assert contents == ["from before", "posted while away", "queued while away"]

@@ -5,7 +5,7 @@ import { icon } from './icons.js';
 import { acceptDrops, createComposer } from './composer.js';
 import { syncRoom } from './events.js';
 import { showRoomPreview } from './invite.js';
-import { discard, retry } from './outbox.js';
+import { discard, reconcile, retry } from './outbox.js';
 import { renderMessage, renderPending, renderStream, renderNote, refusalNote, updateReactions } from './message.js';
 import { navigate } from './router.js';
 import { socket } from './socket.js';
@@ -234,6 +234,7 @@ async function loadInitial(roomId) {
   if (view) renderTop();
   try {
     const res = await api.get(`/api/rooms/${enc(roomId)}/messages?limit=${PAGE}`);
+    for (const m of res.messages) reconcile(roomId, m); // sent before a drop, stored after all
     addMessages(roomId, res.messages);
     d.hasMore = res.has_more;
     d.loaded = true;
@@ -367,6 +368,12 @@ on('messages', ({ roomId, added }) => {
   else followIfStuck();
 });
 on('reset', ({ roomId }) => view && view.roomId === roomId && renderAll());
+// Joined again while the history on screen is not loaded (its first load failed, say, as the
+// server went down): load it now; its sync then catches up and sends what waited.
+on('joined', ({ roomId }) => {
+  const d = roomData(roomId);
+  if (view && view.roomId === roomId && !d.loaded && !d.loading) loadInitial(roomId);
+});
 on('pending', ({ roomId }) => {
   if (!view || view.roomId !== roomId) return;
   renderPendingRows();

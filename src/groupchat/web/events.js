@@ -127,8 +127,9 @@ function joined(roomId) {
   if (d.server && !d.loaded) recountLater();
   if (d.loaded && d.rejoined) refreshLoaded(roomId);
   d.rejoined = false;
+  emit('joined', { roomId }); // the room on screen whose first load failed loads now (chat.js)
   if (d.loaded) syncRoom(roomId, d.messages.length ? d.messages.at(-1).id : null);
-  else if (!d.loading) flushOutbox(roomId);
+  else if (!d.loading) flushOutbox(roomId); // else the load's sync sends what waited
 }
 
 /** Socket dropped: show the offline banner; unconfirmed sends get checked after the next join. */
