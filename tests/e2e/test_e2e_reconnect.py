@@ -108,6 +108,32 @@ def test_a_failed_catch_up_is_tried_again_before_the_outbox_goes(
     assert contents == ["before the drop", "missed while away", "queued while away"]
 
 
+def test_history_that_failed_to_load_is_loaded_again(
+    server: ServerProcess, person: Callable[..., Person]
+) -> None:
+    alice, bob = person(server, "alice"), person(server, "bob")
+    lobby = create_room(alice, "Lobby")
+    room = create_room(alice, "Hiccup")
+    add_member(alice, room["id"], bob)
+    post_message(bob, room["id"], "from before")
+    loads: list[str] = []
+
+    def fail_first(route: Route) -> None:
+        loads.append(route.request.url)
+        if len(loads) == 1:
+            route.fulfill(status=503, json={"detail": "busy"})
+        else:
+            route.continue_()
+
+    open_room(alice, lobby["id"])  # connected and joined before the room below loads
+    alice.page.route(re.compile(rf"/rooms/{room['id']}/messages\?limit=50$"), fail_first)
+    alice.page.get_by_role("link", name=re.compile("^Hiccup")).click()
+    log = alice.page.get_by_role("region", name="Hiccup").get_by_role("log", name="Messages")
+    expect(log.get_by_text("from before")).to_be_visible()
+    assert len(loads) == 2
+    expect(alice.page.get_by_text("Could not load messages")).to_have_count(0)
+
+
 def test_history_that_failed_to_load_loads_when_the_socket_is_back(
     server: ServerProcess, person: Callable[..., Person]
 ) -> None:
@@ -117,7 +143,6 @@ def test_history_that_failed_to_load_loads_when_the_socket_is_back(
     post_message(bob, room["id"], "from before")
     sockets: list[WebSocketRoute] = []
     offline = False
-    first_loads: list[str] = []
 
     def relay(ws: WebSocketRoute) -> None:
         if offline:
@@ -126,25 +151,24 @@ def test_history_that_failed_to_load_loads_when_the_socket_is_back(
         ws.connect_to_server()
         sockets.append(ws)
 
-    def fail_first(route: Route) -> None:
-        first_loads.append(route.request.url)
-        if len(first_loads) == 1:  # the server went down while the room's history loaded
-            route.abort("connectionreset")
-        else:
+    def fail_until_back(route: Route) -> None:
+        if sockets[1:]:
             route.continue_()
+        else:  # the server went down while the room's history loaded
+            route.abort("connectionreset")
 
     alice.page.route_web_socket(re.compile(r"/ws\?"), relay)
-    alice.page.route(re.compile(r"/messages\?limit=50$"), fail_first)
+    alice.page.route(re.compile(r"/messages\?limit=50$"), fail_until_back)
     log = open_room(alice, room["id"])
-    expect(
-        alice.page.get_by_role("alert").filter(has_text="Could not load messages")
-    ).to_be_visible()
-    expect(log.get_by_text("from before")).to_have_count(0)
-
     offline = True
     sockets[-1].close(code=4000, reason="offline")
     banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
     expect(banner).to_be_visible()
+    # Tried again while connected; gives up once offline.
+    expect(
+        alice.page.get_by_role("alert").filter(has_text="Could not load messages")
+    ).to_be_visible()
+    expect(log.get_by_text("from before")).to_have_count(0)
     post_message(bob, room["id"], "posted while away")
     box = alice.page.get_by_role("textbox", name="Message")
     box.fill("queued while away")

@@ -11,6 +11,14 @@ export class ApiError extends Error {
   }
 }
 
+/** Whether a failed request may work if sent again: it failed on the way, or the server was busy or failing. */
+export function isTransient(error) {
+  return error instanceof ApiError && (error.status === 0 || error.status === 429 || error.status >= 500);
+}
+
+/** Milliseconds before each new try of a read that failed transiently. */
+export const RETRY_AFTER = [500, 1000, 2000, 4000, 8000];
+
 /** The stored session token, or null. */
 export function getToken() {
   return token;

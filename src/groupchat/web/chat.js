@@ -1,5 +1,5 @@
 // The conversation view: header, message log (history paging up, live updates, AI streams), composer.
-import { api, enc } from './api.js';
+import { api, enc, isTransient, RETRY_AFTER } from './api.js';
 import { h, iconButton, toast, dayKey } from './dom.js';
 import { icon } from './icons.js';
 import { acceptDrops, createComposer } from './composer.js';
@@ -228,7 +228,7 @@ function onScroll() {
   if (view.log.scrollTop < 400) loadOlder();
 }
 
-async function loadInitial(roomId) {
+async function loadInitial(roomId, attempt = 0) {
   const d = roomData(roomId);
   d.loading = true;
   if (view) renderTop();
@@ -241,7 +241,12 @@ async function loadInitial(roomId) {
     // Joined before this page was read: fetch what came between the two.
     if (d.joined) syncRoom(roomId, res.messages.length ? res.messages.at(-1).id : null);
   } catch (e) {
-    toast(`Could not load messages: ${e.message}`, 'error');
+    // While connected, try again soon; when not, the next join loads it (on 'joined' below).
+    if (isTransient(e) && attempt < RETRY_AFTER.length && socket.isOpen) {
+      setTimeout(() => {
+        if (view && view.roomId === roomId && !d.loaded && !d.loading) loadInitial(roomId, attempt + 1);
+      }, RETRY_AFTER[attempt]);
+    } else toast(`Could not load messages: ${e.message}`, 'error');
   }
   d.loading = false;
   if (!view || view.roomId !== roomId) return;

@@ -1,5 +1,5 @@
 // WebSocket frames -> store updates, plus the reconnect routine (re-join, catch up, resend).
-import { api, enc } from './api.js';
+import { api, enc, isTransient, RETRY_AFTER } from './api.js';
 import { addRoom, fetchRoom, forgetRoom, loadPreview, refreshRooms } from './actions.js';
 import { messageDeleted, messageUpdated, reactionChanged, refreshWindow } from './changes.js';
 import { toast } from './dom.js';
@@ -55,8 +55,6 @@ export async function onSocketOpen(reconnect) {
   }
 }
 
-const RETRY_AFTER = [500, 1000, 2000, 4000, 8000]; // ms before each new try of a failed read
-
 /**
  * Run a read that closes a gap left by a drop. One that failed on the way (or on the server's
  * side) leaves a hole no live frame fills, so it is tried again while the room's join lasts;
@@ -70,8 +68,7 @@ async function readWhileJoined(roomId, read) {
       await read();
       return true;
     } catch (e) {
-      const transient = e.status === 0 || e.status === 429 || e.status >= 500;
-      if (!transient || attempt >= RETRY_AFTER.length) throw e;
+      if (!isTransient(e) || attempt >= RETRY_AFTER.length) throw e;
     }
     await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER[attempt]));
     if (!d.joined || d.joins !== join || !state.rooms.has(roomId)) return false;
