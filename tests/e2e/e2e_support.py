@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 from PIL import Image
-from playwright.sync_api import BrowserContext, Locator, Page
+from playwright.sync_api import BrowserContext, Locator, Page, WebSocketRoute
 
 from fakes.openrouter import FakeOpenRouter
 from fakes.tavily import FakeTavily
@@ -195,6 +196,46 @@ def open_room(person: Person, room_id: str) -> Locator:
     log = person.page.get_by_role("log", name="Messages")
     log.wait_for()
     return log
+
+
+class SocketSwitch:
+    """A page's /ws routed through Playwright, so a test can take it down and keep it down:
+    while `offline`, each reconnect is closed with 4000. Set it up before the page loads.
+    `on_send` sees each frame the page sends before it goes on to the server."""
+
+    def __init__(self, page: Page, on_send: Callable[[str | bytes], None] | None = None) -> None:
+        self.offline = False
+        self.sockets: list[WebSocketRoute] = []
+        self._on_send = on_send
+        page.route_web_socket(re.compile(r"/ws\?"), self._relay)
+
+    @property
+    def reconnected(self) -> bool:
+        """Whether a socket opened after the first one."""
+        return len(self.sockets) > 1
+
+    def drop(self) -> None:
+        """Close the page's socket and refuse its reconnects until `restore`."""
+        self.offline = True
+        self.sockets[-1].close(code=4000, reason="offline")
+
+    def restore(self) -> None:
+        self.offline = False
+
+    def _relay(self, ws: WebSocketRoute) -> None:
+        if self.offline:
+            ws.close(code=4000, reason="offline")
+            return
+        to_server = ws.connect_to_server()
+        on_send = self._on_send
+        if on_send is not None:
+
+            def forward(message: str | bytes) -> None:
+                on_send(message)
+                to_server.send(message)
+
+            ws.on_message(forward)
+        self.sockets.append(ws)
 
 
 def png_bytes(

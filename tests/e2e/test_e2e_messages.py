@@ -7,12 +7,13 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Locator, WebSocketRoute, expect
+from playwright.sync_api import Locator, expect
 
 from e2e.e2e_support import (
     Fakes,
     Person,
     ServerProcess,
+    SocketSwitch,
     add_member,
     create_room,
     open_room,
@@ -248,23 +249,12 @@ def test_edits_deletions_and_reactions_made_while_offline_show_after_reconnectin
     typo = post_message(bob, room["id"], "Teh plan")
     oops = post_message(bob, room["id"], "wrong room, sorry")
     good = post_message(bob, room["id"], "See you at 8")
-    sockets: list[WebSocketRoute] = []
-    offline = False
-
-    def relay(ws: WebSocketRoute) -> None:
-        if offline:
-            ws.close(code=4000, reason="offline")
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
-
-    alice.page.route_web_socket(re.compile(r"/ws\?"), relay)
+    switch = SocketSwitch(alice.page)
     log = open_room(alice, room["id"])
     expect(log.get_by_text("See you at 8")).to_be_visible()
     banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
 
-    offline = True
-    sockets[-1].close(code=4000, reason="offline")
+    switch.drop()
     expect(banner).to_be_visible()
     bob.api("PATCH", f"/api/messages/{typo['id']}", json={"content": "The plan"})
     bob.api("DELETE", f"/api/messages/{oops['id']}")
@@ -276,7 +266,7 @@ def test_edits_deletions_and_reactions_made_while_offline_show_after_reconnectin
     expect(
         waiting.get_by_role("button", name=re.compile("^Reply to Bob: See you at 8"))
     ).to_be_visible()
-    offline = False
+    switch.restore()
 
     expect(banner).to_have_count(0)
     expect(article(log, "The plan").get_by_role("button", name="(edited)")).to_be_visible()

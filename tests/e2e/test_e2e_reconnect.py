@@ -7,11 +7,31 @@ import re
 from collections.abc import Callable
 
 import pytest
-from playwright.sync_api import Route, WebSocketRoute, expect
+from playwright.sync_api import Locator, Route, expect
 
-from e2e.e2e_support import Person, ServerProcess, add_member, create_room, open_room, post_message
+from e2e.e2e_support import (
+    Person,
+    ServerProcess,
+    SocketSwitch,
+    add_member,
+    create_room,
+    open_room,
+    post_message,
+)
 
 pytestmark = pytest.mark.e2e
+
+
+def offline_banner(person: Person) -> Locator:
+    return person.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
+
+
+def write_offline(person: Person, log: Locator, text: str) -> None:
+    """Send a message while the socket is down: it waits in the outbox."""
+    box = person.page.get_by_role("textbox", name="Message")
+    box.fill(text)
+    box.press("Enter")
+    expect(log.get_by_text("Waiting for connection…")).to_be_visible()
 
 
 def test_reconnects_after_restart_and_catches_up(
@@ -23,14 +43,11 @@ def test_reconnects_after_restart_and_catches_up(
     log = open_room(alice, room["id"])
     post_message(bob, room["id"], "before the outage")
     expect(log.get_by_text("before the outage")).to_be_visible()
-    banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
+    banner = offline_banner(alice)
 
     own_server.kill()
     expect(banner).to_be_visible()
-    box = alice.page.get_by_role("textbox", name="Message")
-    box.fill("written while offline")
-    box.press("Enter")
-    expect(log.get_by_text("Waiting for connection…")).to_be_visible()
+    write_offline(alice, log, "written while offline")
 
     own_server.start()
     post_message(bob, room["id"], "sent while you were away")
@@ -53,26 +70,14 @@ def test_a_failed_catch_up_is_tried_again_before_the_outbox_goes(
     alice, bob = person(server, "alice"), person(server, "bob")
     room = create_room(alice, "Patchy")
     add_member(alice, room["id"], bob)
-    sockets: list[WebSocketRoute] = []
-    offline = False
     after_drop: list[str] = []  # what the page did once back: "catch-up failed", "catch-up", "send"
 
-    def relay(ws: WebSocketRoute) -> None:
-        if offline:
-            ws.close(code=4000, reason="offline")
-            return
-        to_server = ws.connect_to_server()
-
-        def forward(message: str | bytes) -> None:
-            if sockets[1:] and '"send_message"' in str(message):
-                after_drop.append("send")
-            to_server.send(message)
-
-        ws.on_message(forward)
-        sockets.append(ws)
+    def note_send(message: str | bytes) -> None:
+        if switch.reconnected and '"send_message"' in str(message):
+            after_drop.append("send")
 
     def fail_first(route: Route) -> None:
-        if offline or not sockets[1:]:  # reads before the drop (the first join's) go through
+        if switch.offline or not switch.reconnected:  # reads before the drop go through
             route.continue_()
         elif not after_drop:
             after_drop.append("catch-up failed")
@@ -81,22 +86,17 @@ def test_a_failed_catch_up_is_tried_again_before_the_outbox_goes(
             after_drop.append("catch-up")
             route.continue_()
 
-    alice.page.route_web_socket(re.compile(r"/ws\?"), relay)
+    switch = SocketSwitch(alice.page, on_send=note_send)
     alice.page.route(re.compile(r"/messages\?limit=200&after="), fail_first)
     log = open_room(alice, room["id"])
     post_message(bob, room["id"], "before the drop")
     expect(log.get_by_text("before the drop")).to_be_visible()
-    banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
 
-    offline = True
-    sockets[-1].close(code=4000, reason="offline")
-    expect(banner).to_be_visible()
+    switch.drop()
+    expect(offline_banner(alice)).to_be_visible()
     post_message(bob, room["id"], "missed while away")
-    box = alice.page.get_by_role("textbox", name="Message")
-    box.fill("queued while away")
-    box.press("Enter")
-    expect(log.get_by_text("Waiting for connection…")).to_be_visible()
-    offline = False
+    write_offline(alice, log, "queued while away")
+    switch.restore()
 
     expect(log.get_by_text("missed while away")).to_be_visible()
     expect(log.get_by_text("queued while away")).to_have_count(1)
@@ -141,28 +141,18 @@ def test_history_that_failed_to_load_loads_when_the_socket_is_back(
     room = create_room(alice, "Shaky start")
     add_member(alice, room["id"], bob)
     post_message(bob, room["id"], "from before")
-    sockets: list[WebSocketRoute] = []
-    offline = False
-
-    def relay(ws: WebSocketRoute) -> None:
-        if offline:
-            ws.close(code=4000, reason="offline")
-            return
-        ws.connect_to_server()
-        sockets.append(ws)
+    switch = SocketSwitch(alice.page)
 
     def fail_until_back(route: Route) -> None:
-        if sockets[1:]:
+        if switch.reconnected:
             route.continue_()
         else:  # the server went down while the room's history loaded
             route.abort("connectionreset")
 
-    alice.page.route_web_socket(re.compile(r"/ws\?"), relay)
     alice.page.route(re.compile(r"/messages\?limit=50$"), fail_until_back)
     log = open_room(alice, room["id"])
-    offline = True
-    sockets[-1].close(code=4000, reason="offline")
-    banner = alice.page.get_by_role("status").filter(has_text="Offline — reconnecting…")
+    switch.drop()
+    banner = offline_banner(alice)
     expect(banner).to_be_visible()
     # Tried again while connected; gives up once offline.
     expect(
@@ -170,11 +160,8 @@ def test_history_that_failed_to_load_loads_when_the_socket_is_back(
     ).to_be_visible()
     expect(log.get_by_text("from before")).to_have_count(0)
     post_message(bob, room["id"], "posted while away")
-    box = alice.page.get_by_role("textbox", name="Message")
-    box.fill("queued while away")
-    box.press("Enter")
-    expect(log.get_by_text("Waiting for connection…")).to_be_visible()
-    offline = False
+    write_offline(alice, log, "queued while away")
+    switch.restore()
 
     expect(banner).to_have_count(0)
     expect(log.get_by_text("from before")).to_be_visible()
